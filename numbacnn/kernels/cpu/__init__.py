@@ -1,0 +1,21 @@
+"""Numba CPU kernels (``@njit(parallel=True, cache=True)``), one module per layer family.
+
+Each module lists its public kernels in ``__all__``; they are re-exported here so that
+``numbacnn.kernels.ops()`` gives one flat namespace, the same as ``kernels.cuda``.
+"""
+
+from importlib import import_module
+
+_MODULES = ("activations", "conv", "dense", "dropout", "losses", "normalization", "optimizers",
+            "pooling", "reshaping")
+
+
+
+def _export_all():
+    for name in _MODULES:
+        module = import_module(f"{__name__}.{name}")
+        for symbol in module.__all__:
+            globals()[symbol] = getattr(module, symbol)
+
+
+_export_all()
