@@ -1,3 +1,222 @@
-"""(being written)"""
+"""N-d convolution (cross-correlation, channels-last) for ranks 1, 2 and 3, forward and backward.
 
-__all__ = []
+One core works on 5-D views: x (N,D,H,W,C), kernel (KD,KH,KW,C,F); a 1-D or 2-D call is the same
+arrays with singleton spatial axes put in front. Forward and weight gradient are im2col (a parallel
+gather into a workspace) followed by a BLAS matrix product; the input gradient is a BLAS product into
+column space followed by col2im written as a gather: every input pixel sums the kernel taps whose
+output position exists, so no two threads write the same element.
+
+Padding is explicit: ``pad_before`` and ``pad_after`` per spatial axis (zeros outside the input).
+The batch is processed in chunks so that the workspace stays below ``_WORKSPACE_BYTES``.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["conv_backward_bias", "conv_backward_input", "conv_backward_weights", "conv_forward",
+           "conv_output_shape"]
+
+_WORKSPACE_BYTES = 64 * 2 ** 20
+
+
+@njit(parallel=True, cache=True)
+def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
+    """x (N,D,H,W,C) -> cols (N*OD*OH*OW, KD*KH*KW*C); taps that fall in the padding are 0."""
+    n_, d_, h_, w_, c_ = x.shape
+    kd_, kh_, kw_ = ksize
+    od_, oh_, ow_ = out_size
+    for p in prange(n_ * od_ * oh_ * ow_):
+        ow = p % ow_
+        q = p // ow_
+        oh = q % oh_
+        q //= oh_
+        od = q % od_
+        n = q // od_
+        col = 0
+        for a in range(kd_):
+            z = od * strides[0] - pad[0] + a * dilation[0]
+            for b in range(kh_):
+                y = oh * strides[1] - pad[1] + b * dilation[1]
+                for e in range(kw_):
+                    xx = ow * strides[2] - pad[2] + e * dilation[2]
+                    if 0 <= z < d_ and 0 <= y < h_ and 0 <= xx < w_:
+                        for c in range(c_):
+                            cols[p, col + c] = x[n, z, y, xx, c]
+                    else:
+                        for c in range(c_):
+                            cols[p, col + c] = 0
+                    col += c_
+
+
+@njit(parallel=True, cache=True)
+def _col2im(cols, dx, ksize, strides, dilation, pad, out_size):
+    """cols (N*OD*OH*OW, KD*KH*KW*C) -> dx (N,D,H,W,C): each input pixel gathers its taps."""
+    n_, d_, h_, w_, c_ = dx.shape
+    kd_, kh_, kw_ = ksize
+    od_, oh_, ow_ = out_size
+    for p in prange(n_ * d_ * h_ * w_):
+        xx = p % w_
+        q = p // w_
+        y = q % h_
+        q //= h_
+        z = q % d_
+        n = q // d_
+        for c in range(c_):
+            dx[n, z, y, xx, c] = 0
+        for a in range(kd_):
+            td = z + pad[0] - a * dilation[0]
+            if td < 0 or td % strides[0] != 0 or td // strides[0] >= od_:
+                continue
+            od = td // strides[0]
+            for b in range(kh_):
+                th = y + pad[1] - b * dilation[1]
+                if th < 0 or th % strides[1] != 0 or th // strides[1] >= oh_:
+                    continue
+                oh = th // strides[1]
+                for e in range(kw_):
+                    tw = xx + pad[2] - e * dilation[2]
+                    if tw < 0 or tw % strides[2] != 0 or tw // strides[2] >= ow_:
+                        continue
+                    ow = tw // strides[2]
+                    row = ((n * od_ + od) * oh_ + oh) * ow_ + ow
+                    col = ((a * kh_ + b) * kw_ + e) * c_
+                    for c in range(c_):
+                        dx[n, z, y, xx, c] += cols[row, col + c]
+
+
+def conv_output_shape(input_spatial, kernel_size, strides, dilation, pad_before, pad_after):
+    """Spatial output size: floor((in + pads - (k-1)*dilation - 1) / stride) + 1 per axis."""
+    return tuple((i + pb + pa - (k - 1) * d - 1) // s + 1 for i, k, s, d, pb, pa
+                 in zip(input_spatial, kernel_size, strides, dilation, pad_before, pad_after))
+
+
+def _geometry(rank, kernel_size, strides, dilation, pad_before, pad_after):
+    """Every per-axis argument as a 3-tuple of ints (leading axes trivial); None means 1, 1, 0, pad_before."""
+    def fill(values, default):
+        values = tuple(int(v) for v in values)
+        if len(values) != rank:
+            raise ValueError(f"conv: expected {rank} values per spatial axis, received {values}")
+        return (default,) * (3 - rank) + values
+
+    strides = (1,) * rank if strides is None else strides
+    dilation = (1,) * rank if dilation is None else dilation
+    pad_before = (0,) * rank if pad_before is None else pad_before
+    pad_after = pad_before if pad_after is None else pad_after
+    return (fill(kernel_size, 1), fill(strides, 1), fill(dilation, 1), fill(pad_before, 0),
+            fill(pad_after, 0))
+
+
+def _as5d(a, rank):
+    """(N, *spatial, C) -> (N, D, H, W, C) view, C-contiguous."""
+    a = np.ascontiguousarray(a)
+    return a.reshape((a.shape[0],) + (1,) * (3 - rank) + a.shape[1:])
+
+
+def _chunk(n, rows_per_sample, width, itemsize):
+    """How many samples fit in the im2col workspace at once (at least one)."""
+    return max(1, min(n, _WORKSPACE_BYTES // max(1, rows_per_sample * width * itemsize)))
+
+
+def _is_pointwise(ksize, strides, pb, pa):
+    return ksize == (1, 1, 1) and strides == (1, 1, 1) and pb == (0, 0, 0) and pa == (0, 0, 0)
+
+
+def _out_size(x5, ksize, strides, dilation, pb, pa):
+    out = conv_output_shape(x5.shape[1:4], ksize, strides, dilation, pb, pa)
+    if min(out) <= 0:
+        raise ValueError(f"conv: input spatial shape {x5.shape[1:4]} is smaller than the dilated kernel "
+                         f"{ksize} (dilation {dilation}, padding {pb}/{pa})")
+    return out
+
+
+def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None):
+    """x (N,*S,C), w (*K,C,F), b (F,) or None -> y (N,*O,F); S, K, O of rank 1, 2 or 3.
+
+    strides, dilation, pad_before, pad_after: one int per spatial axis (defaults 1, 1, 0, pad_before).
+    """
+    rank = w.ndim - 2
+    if x.ndim != rank + 2 or x.shape[-1] != w.shape[-2]:
+        raise ValueError(f"conv_forward: input {x.shape} does not match kernel {w.shape}")
+    ksize, strides, dilation, pb, pa = _geometry(rank, w.shape[:rank], strides, dilation, pad_before,
+                                                 pad_after)
+    x5 = _as5d(x, rank)
+    out = _out_size(x5, ksize, strides, dilation, pb, pa)
+    n, c, f = x5.shape[0], x5.shape[-1], w.shape[-1]
+    wmat = np.ascontiguousarray(w, dtype=x5.dtype).reshape(-1, f)
+    per_sample = int(np.prod(out))
+    y = np.empty((n * per_sample, f), dtype=x5.dtype)
+    if _is_pointwise(ksize, strides, pb, pa):
+        np.matmul(x5.reshape(-1, c), wmat, out=y)
+    else:
+        step = _chunk(n, per_sample, wmat.shape[0], x5.itemsize)
+        cols = np.empty((step * per_sample, wmat.shape[0]), dtype=x5.dtype)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            rows = (stop - start) * per_sample
+            _im2col(x5[start:stop], cols[:rows], ksize, strides, dilation, pb, out)
+            np.matmul(cols[:rows], wmat, out=y[start * per_sample:stop * per_sample])
+    if b is not None:
+        y += np.asarray(b, dtype=y.dtype)
+    return y.reshape((n,) + out[3 - rank:] + (f,))
+
+
+def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_before=None,
+                        pad_after=None):
+    """grad (N,*O,F), w (*K,C,F) -> dx (N,*S,C) with input_shape = (N,*S,C)."""
+    rank = w.ndim - 2
+    ksize, strides, dilation, pb, pa = _geometry(rank, w.shape[:rank], strides, dilation, pad_before,
+                                                 pad_after)
+    input_shape = tuple(int(s) for s in input_shape)
+    dx5 = np.empty((input_shape[0],) + (1,) * (3 - rank) + input_shape[1:], dtype=grad.dtype)
+    out = _out_size(dx5, ksize, strides, dilation, pb, pa)
+    n, c, f = input_shape[0], input_shape[-1], w.shape[-1]
+    if grad.shape != (n,) + out[3 - rank:] + (f,):
+        raise ValueError(f"conv_backward_input: gradient {grad.shape} does not match input {input_shape} "
+                         f"and kernel {w.shape}")
+    g = np.ascontiguousarray(grad).reshape(-1, f)
+    wmat_t = np.ascontiguousarray(w, dtype=g.dtype).reshape(-1, f).T
+    if _is_pointwise(ksize, strides, pb, pa):
+        np.matmul(g, wmat_t, out=dx5.reshape(-1, c))
+        return dx5.reshape(input_shape)
+    per_sample = int(np.prod(out))
+    step = _chunk(n, per_sample, wmat_t.shape[1], g.itemsize)
+    cols = np.empty((step * per_sample, wmat_t.shape[1]), dtype=g.dtype)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        rows = (stop - start) * per_sample
+        np.matmul(g[start * per_sample:stop * per_sample], wmat_t, out=cols[:rows])
+        _col2im(cols[:rows], dx5[start:stop], ksize, strides, dilation, pb, out)
+    return dx5.reshape(input_shape)
+
+
+def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad_before=None,
+                          pad_after=None):
+    """x (N,*S,C), grad (N,*O,F) -> dw (*K,C,F) with kernel_size = K."""
+    rank = x.ndim - 2
+    ksize, strides, dilation, pb, pa = _geometry(rank, kernel_size, strides, dilation, pad_before,
+                                                 pad_after)
+    x5 = _as5d(x, rank)
+    out = _out_size(x5, ksize, strides, dilation, pb, pa)
+    n, c, f = x5.shape[0], x5.shape[-1], grad.shape[-1]
+    if grad.shape != (n,) + out[3 - rank:] + (f,):
+        raise ValueError(f"conv_backward_weights: gradient {grad.shape} does not match input {x.shape}")
+    g = np.ascontiguousarray(grad, dtype=x5.dtype).reshape(-1, f)
+    width = int(np.prod(ksize)) * c
+    dw = np.zeros((width, f), dtype=x5.dtype)
+    if _is_pointwise(ksize, strides, pb, pa):
+        np.matmul(x5.reshape(-1, c).T, g, out=dw)
+    else:
+        per_sample = int(np.prod(out))
+        step = _chunk(n, per_sample, width, x5.itemsize)
+        cols = np.empty((step * per_sample, width), dtype=x5.dtype)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            rows = (stop - start) * per_sample
+            _im2col(x5[start:stop], cols[:rows], ksize, strides, dilation, pb, out)
+            dw += cols[:rows].T @ g[start * per_sample:stop * per_sample]
+    return dw.reshape(tuple(int(k) for k in kernel_size) + (c, f))
+
+
+def conv_backward_bias(grad):
+    """grad (N,*O,F) -> db (F,): the sum over every axis but the last."""
+    return np.ascontiguousarray(grad).reshape(-1, grad.shape[-1]).sum(axis=0)

@@ -1,0 +1,193 @@
+"""numbacnn.kernels.cpu.conv against a slow pure-NumPy convolution and its own gradients."""
+
+import itertools
+
+import numpy as np
+import pytest
+from gradcheck import numeric_grad
+from numpy.lib.stride_tricks import as_strided
+
+from numbacnn.kernels import ops
+from numbacnn.kernels.cpu import conv
+
+
+def np_pad(x, pad_before, pad_after):
+    return np.pad(x, [(0, 0), *zip(pad_before, pad_after), (0, 0)])
+
+
+def np_conv(x, w, b, strides, dilation, pad_before, pad_after):
+    """x (N,*S,C), w (*K,C,F): the windows of the padded input as a strided view, contracted with w."""
+    rank = w.ndim - 2
+    xp = np_pad(x, pad_before, pad_after)
+    ksize = w.shape[:rank]
+    out = tuple((p - (k - 1) * d - 1) // s + 1
+                for p, k, d, s in zip(xp.shape[1:-1], ksize, dilation, strides))
+    st = xp.strides
+    windows = as_strided(xp, (xp.shape[0], *out, *ksize, xp.shape[-1]),
+                         (st[0], *(st[1 + i] * strides[i] for i in range(rank)),
+                          *(st[1 + i] * dilation[i] for i in range(rank)), st[-1]), writeable=False)
+    y = np.tensordot(windows, w, axes=rank + 1)
+    return y if b is None else y + b
+
+
+def np_conv_grads(x, w, g, strides, dilation, pad_before, pad_after):
+    """(dx, dw) of sum(np_conv(x, w) * g): one strided slice of the padded input per kernel tap."""
+    rank = w.ndim - 2
+    xp = np_pad(x, pad_before, pad_after)
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    out = g.shape[1:-1]
+    axes = list(range(rank + 1))
+    for tap in np.ndindex(*w.shape[:rank]):
+        sl = (slice(None), *(slice(k * d, k * d + (o - 1) * s + 1, s)
+                             for k, d, o, s in zip(tap, dilation, out, strides)), slice(None))
+        dxp[sl] += g @ w[tap].T
+        dw[tap] = np.tensordot(xp[sl], g, axes=(axes, axes))
+    crop = (slice(None), *(slice(p, p + n) for p, n in zip(pad_before, x.shape[1:-1])), slice(None))
+    return dxp[crop], dw
+
+
+def keras_same(spatial, ksize, strides, dilation):
+    """Keras's 'same' padding: out = ceil(in / s), the odd cell after."""
+    before, after = [], []
+    for n, k, s, d in zip(spatial, ksize, strides, dilation):
+        out = -(-n // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+        before.append(total // 2)
+        after.append(total - total // 2)
+    return tuple(before), tuple(after)
+
+
+def run_all(x, w, b, g, strides, dilation, pad_before, pad_after):
+    y = conv.conv_forward(x, w, b, strides, dilation, pad_before, pad_after)
+    dx = conv.conv_backward_input(g, w, x.shape, strides, dilation, pad_before, pad_after)
+    dw = conv.conv_backward_weights(x, g, w.shape[:-2], strides, dilation, pad_before, pad_after)
+    return y, dx, dw, conv.conv_backward_bias(g)
+
+
+def check_against_reference(x, w, b, strides, dilation, pad_before, pad_after, rtol=1e-10, atol=1e-10):
+    ref = np_conv(x, w, b, strides, dilation, pad_before, pad_after)
+    g = np.random.default_rng(7).standard_normal(ref.shape).astype(x.dtype)
+    y, dx, dw, db = run_all(x, w, b, g, strides, dilation, pad_before, pad_after)
+    ref_dx, ref_dw = np_conv_grads(x, w, g, strides, dilation, pad_before, pad_after)
+    assert y.shape == ref.shape and y.dtype == x.dtype
+    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == (w.shape[-1],)
+    np.testing.assert_allclose(y, ref, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(dx, ref_dx, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(dw, ref_dw, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(db, g.reshape(-1, g.shape[-1]).sum(0), rtol=rtol, atol=atol)
+
+
+SHAPES = {  # rank: (kernel, odd input, even input, in channels, filters)
+    1: ((3,), (9,), (10,), 3, 4),
+    2: ((3, 2), (7, 5), (6, 8), 3, 4),
+    3: ((2, 3, 2), (5, 5, 5), (6, 6, 4), 2, 3),
+}
+
+
+GRID = list(itertools.product((1, 2, 3), (1, 2), (1, 2), ("valid", "same"), ("odd", "even")))
+
+
+@pytest.mark.parametrize("rank,stride,dilation,padding,parity", GRID)
+def test_matches_numpy_reference(rank, stride, dilation, padding, parity):
+    ksize, odd, even, c, f = SHAPES[rank]
+    spatial = odd if parity == "odd" else even
+    rng = np.random.default_rng(rank * 100 + stride * 10 + dilation)
+    x = rng.standard_normal((2, *spatial, c))
+    w = rng.standard_normal((*ksize, c, f))
+    b = rng.standard_normal(f)
+    strides, dil = (stride,) * rank, (dilation,) * rank
+    if padding == "same":
+        pad_before, pad_after = keras_same(spatial, ksize, strides, dil)
+    else:
+        pad_before = pad_after = (0,) * rank
+    check_against_reference(x, w, b, strides, dil, pad_before, pad_after)
+
+
+@pytest.mark.parametrize("strides,dilation,pad_before,pad_after", [
+    ((1, 2), (2, 1), (3, 0), (0, 2)),    # uneven padding wider than the kernel, strides with dilation
+    ((3, 2), (1, 1), (1, 2), (2, 1)),    # stride larger than the kernel
+    ((2, 2), (1, 1), (0, 0), (1, 1)),    # padding only at the end, the Keras 'same' stride-2 case
+])
+def test_explicit_uneven_padding(strides, dilation, pad_before, pad_after):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 6, 7, 2))
+    w = rng.standard_normal((2, 3, 2, 5))
+    check_against_reference(x, w, None, strides, dilation, pad_before, pad_after)
+
+
+@pytest.mark.parametrize("strides,pad", [((1, 1), (0, 0)), ((2, 1), (0, 0)), ((1, 1), (1, 0))])
+def test_one_by_one_kernels(strides, pad):
+    """The 1x1 stride-1 unpadded case skips im2col; the others go through it."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 5, 4, 3))
+    w = rng.standard_normal((1, 1, 3, 6))
+    check_against_reference(x, w, rng.standard_normal(6), strides, (1, 1), pad, pad)
+
+
+def test_batch_chunks_give_the_same_result(monkeypatch):
+    """A workspace smaller than one sample forces one chunk per sample."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((5, 6, 6, 2))
+    w = rng.standard_normal((3, 3, 2, 3))
+    g = rng.standard_normal((5, 3, 3, 3))
+    geometry = ((2, 2), (1, 1), (1, 1), (1, 1))
+    whole = run_all(x, w, None, g, *geometry)
+    monkeypatch.setattr(conv, "_WORKSPACE_BYTES", 64)
+    chunked = run_all(x, w, None, g, *geometry)
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    check_against_reference(x, w, None, *geometry)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_float32_close_to_float64(rank):
+    ksize, spatial, _, c, f = SHAPES[rank]
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, *spatial, c))
+    w = rng.standard_normal((*ksize, c, f))
+    g = rng.standard_normal(np_conv(x, w, None, (1,) * rank, (1,) * rank, (1,) * rank, (1,) * rank).shape)
+    geometry = ((1,) * rank, (1,) * rank, (1,) * rank, (1,) * rank)
+    exact = run_all(x, w, None, g, *geometry)
+    single = run_all(x.astype(np.float32), w.astype(np.float32), None, g.astype(np.float32), *geometry)
+    for a, b in zip(exact, single):
+        assert b.dtype == np.float32
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_gradients_match_finite_differences(rank):
+    """Checks the kernels (and so the reference's gradients) against central differences."""
+    ksize, spatial, _, c, f = SHAPES[rank]
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, *(s - 1 for s in spatial), c))
+    w = rng.standard_normal((*ksize, c, f))
+    b = rng.standard_normal(f)
+    geometry = ((2,) * rank, (1,) * rank, (1,) * rank, (0,) * rank)
+    g = rng.standard_normal(conv.conv_forward(x, w, b, *geometry).shape)
+
+    def loss():
+        return float(np.sum(conv.conv_forward(x, w, b, *geometry) * g))
+
+    _, dx, dw, db = run_all(x, w, b, g, *geometry)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dw, numeric_grad(loss, w), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, numeric_grad(loss, b), rtol=1e-6, atol=1e-7)
+
+
+def test_output_shape_formula():
+    assert conv.conv_output_shape((28, 28), (3, 3), (1, 1), (1, 1), (0, 0), (0, 0)) == (26, 26)
+    assert conv.conv_output_shape((7,), (3,), (2,), (2,), (1,), (2,)) == (3,)
+
+
+def test_kernel_larger_than_input_raises():
+    x = np.zeros((1, 2, 5, 1))
+    w = np.zeros((3, 3, 1, 1))
+    with pytest.raises(ValueError, match="smaller than the dilated kernel"):
+        conv.conv_forward(x, w, None, (1, 1), (1, 1), (0, 0), (0, 0))
+    with pytest.raises(ValueError, match="does not match kernel"):
+        conv.conv_forward(np.zeros((1, 5, 5, 2)), w, None, (1, 1), (1, 1), (0, 0), (0, 0))
+
+
+def test_exported_through_ops():
+    for name in conv.__all__:
+        assert getattr(ops(), name) is getattr(conv, name)
