@@ -1,3 +1,214 @@
-"""(being written)"""
+"""Pooling kernels: max and average over windows, global pooling, and their input gradients.
 
-__all__ = []
+One core serves every rank: the layout is (N,D,H,W,C), and 1-D / 2-D inputs come as (N,1,1,W,C) and
+(N,1,H,W,C) views. ``pool``, ``strides``, ``pads`` (padding before each axis) and the sizes are 3-tuples of
+ints over (D,H,W). Windows follow TensorFlow: padded cells are ignored, so max pooling treats them as -inf
+and average pooling divides by the number of real cells in the window. Input gradients are gathers: each
+input cell sums over the windows that contain it.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "global_pool_avg_backward",
+    "global_pool_avg_forward",
+    "global_pool_max_backward",
+    "global_pool_max_forward",
+    "pool_avg_backward",
+    "pool_avg_forward",
+    "pool_max_backward",
+    "pool_max_forward",
+]
+
+
+@njit(cache=True)
+def _window(o, stride, pad, pool, size):
+    """Real input indices [start, stop) of window ``o`` along one axis."""
+    start = o * stride - pad
+    return max(start, 0), min(start + pool, size)
+
+
+@njit(cache=True)
+def _windows_containing(i, stride, pad, pool, n_out):
+    """Windows [first, stop) along one axis that contain input index ``i``."""
+    a = i + pad - pool + 1
+    first = 0 if a <= 0 else (a + stride - 1) // stride
+    return first, min((i + pad) // stride + 1, n_out)
+
+
+@njit(parallel=True, cache=True)
+def pool_max_forward(x, pool, strides, pads, out_dims):
+    """x (N,D,H,W,C) -> y (N,OD,OH,OW,C), argmax (N,OD,OH,OW,C) int32.
+
+    argmax holds the flat input index d*H*W + h*W + w of each window's first maximum (row-major order
+    inside the window); a NaN wins over numbers, so it propagates.
+    """
+    n_batch, D, H, W, C = x.shape
+    OD, OH, OW = out_dims
+    y = np.empty((n_batch, OD, OH, OW, C), dtype=x.dtype)
+    argmax = np.empty((n_batch, OD, OH, OW, C), dtype=np.int32)
+    for row in prange(n_batch * OD * OH):
+        n = row // (OD * OH)
+        od = (row // OH) % OD
+        oh = row % OH
+        d0, d1 = _window(od, strides[0], pads[0], pool[0], D)
+        h0, h1 = _window(oh, strides[1], pads[1], pool[1], H)
+        for ow in range(OW):
+            w0, w1 = _window(ow, strides[2], pads[2], pool[2], W)
+            first = (d0 * H + h0) * W + w0
+            for c in range(C):
+                y[n, od, oh, ow, c] = x[n, d0, h0, w0, c]
+                argmax[n, od, oh, ow, c] = first
+            for d in range(d0, d1):
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        idx = (d * H + h) * W + w
+                        for c in range(C):
+                            v = x[n, d, h, w, c]
+                            m = y[n, od, oh, ow, c]
+                            if v > m or (np.isnan(v) and not np.isnan(m)):
+                                y[n, od, oh, ow, c] = v
+                                argmax[n, od, oh, ow, c] = idx
+    return y, argmax
+
+
+@njit(parallel=True, cache=True)
+def pool_max_backward(grad, argmax, in_dims, pool, strides, pads):
+    """grad (N,OD,OH,OW,C), argmax (N,OD,OH,OW,C) -> dx (N,D,H,W,C), in_dims = (D,H,W).
+
+    Each input cell gathers the gradients of the windows that contain it and chose it as their maximum.
+    """
+    n_batch, OD, OH, OW, C = grad.shape
+    D, H, W = in_dims
+    dx = np.zeros((n_batch, D, H, W, C), dtype=grad.dtype)
+    for row in prange(n_batch * D * H):
+        n = row // (D * H)
+        d = (row // H) % D
+        h = row % H
+        od0, od1 = _windows_containing(d, strides[0], pads[0], pool[0], OD)
+        oh0, oh1 = _windows_containing(h, strides[1], pads[1], pool[1], OH)
+        for w in range(W):
+            ow0, ow1 = _windows_containing(w, strides[2], pads[2], pool[2], OW)
+            idx = (d * H + h) * W + w
+            for od in range(od0, od1):
+                for oh in range(oh0, oh1):
+                    for ow in range(ow0, ow1):
+                        for c in range(C):
+                            if argmax[n, od, oh, ow, c] == idx:
+                                dx[n, d, h, w, c] += grad[n, od, oh, ow, c]
+    return dx
+
+
+@njit(parallel=True, cache=True)
+def pool_avg_forward(x, pool, strides, pads, out_dims):
+    """x (N,D,H,W,C) -> y (N,OD,OH,OW,C), each window's mean over its real (non-padded) cells."""
+    n_batch, D, H, W, C = x.shape
+    OD, OH, OW = out_dims
+    y = np.zeros((n_batch, OD, OH, OW, C), dtype=x.dtype)
+    for row in prange(n_batch * OD * OH):
+        n = row // (OD * OH)
+        od = (row // OH) % OD
+        oh = row % OH
+        d0, d1 = _window(od, strides[0], pads[0], pool[0], D)
+        h0, h1 = _window(oh, strides[1], pads[1], pool[1], H)
+        for ow in range(OW):
+            w0, w1 = _window(ow, strides[2], pads[2], pool[2], W)
+            for d in range(d0, d1):
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        for c in range(C):
+                            y[n, od, oh, ow, c] += x[n, d, h, w, c]
+            count = (d1 - d0) * (h1 - h0) * (w1 - w0)
+            for c in range(C):
+                y[n, od, oh, ow, c] /= count
+    return y
+
+
+@njit(parallel=True, cache=True)
+def pool_avg_backward(grad, in_dims, pool, strides, pads):
+    """grad (N,OD,OH,OW,C) -> dx (N,D,H,W,C), in_dims = (D,H,W).
+
+    Each input cell gathers grad / (real cells of the window) over the windows that contain it.
+    """
+    n_batch, OD, OH, OW, C = grad.shape
+    D, H, W = in_dims
+    dx = np.zeros((n_batch, D, H, W, C), dtype=grad.dtype)
+    for row in prange(n_batch * D * H):
+        n = row // (D * H)
+        d = (row // H) % D
+        h = row % H
+        od0, od1 = _windows_containing(d, strides[0], pads[0], pool[0], OD)
+        oh0, oh1 = _windows_containing(h, strides[1], pads[1], pool[1], OH)
+        for w in range(W):
+            ow0, ow1 = _windows_containing(w, strides[2], pads[2], pool[2], OW)
+            for od in range(od0, od1):
+                d0, d1 = _window(od, strides[0], pads[0], pool[0], D)
+                for oh in range(oh0, oh1):
+                    h0, h1 = _window(oh, strides[1], pads[1], pool[1], H)
+                    for ow in range(ow0, ow1):
+                        w0, w1 = _window(ow, strides[2], pads[2], pool[2], W)
+                        count = (d1 - d0) * (h1 - h0) * (w1 - w0)
+                        for c in range(C):
+                            dx[n, d, h, w, c] += grad[n, od, oh, ow, c] / count
+    return dx
+
+
+@njit(parallel=True, cache=True)
+def global_pool_max_forward(x):
+    """x (N,S,C) -> y (N,C), argmax (N,C) int32: the max over S and the index of its first occurrence."""
+    n_batch, S, C = x.shape
+    y = np.empty((n_batch, C), dtype=x.dtype)
+    argmax = np.zeros((n_batch, C), dtype=np.int32)
+    for n in prange(n_batch):
+        for c in range(C):
+            y[n, c] = x[n, 0, c]
+        for s in range(1, S):
+            for c in range(C):
+                v = x[n, s, c]
+                m = y[n, c]
+                if v > m or (np.isnan(v) and not np.isnan(m)):
+                    y[n, c] = v
+                    argmax[n, c] = s
+    return y, argmax
+
+
+@njit(parallel=True, cache=True)
+def global_pool_max_backward(grad, argmax, S):
+    """grad (N,C), argmax (N,C) -> dx (N,S,C): the gradient lands on each channel's arg-max."""
+    n_batch, C = grad.shape
+    dx = np.zeros((n_batch, S, C), dtype=grad.dtype)
+    for row in prange(n_batch * S):
+        n = row // S
+        s = row % S
+        for c in range(C):
+            if argmax[n, c] == s:
+                dx[n, s, c] = grad[n, c]
+    return dx
+
+
+@njit(parallel=True, cache=True)
+def global_pool_avg_forward(x):
+    """x (N,S,C) -> y (N,C), the mean over S."""
+    n_batch, S, C = x.shape
+    y = np.zeros((n_batch, C), dtype=x.dtype)
+    for n in prange(n_batch):
+        for s in range(S):
+            for c in range(C):
+                y[n, c] += x[n, s, c]
+        for c in range(C):
+            y[n, c] /= S
+    return y
+
+
+@njit(parallel=True, cache=True)
+def global_pool_avg_backward(grad, S):
+    """grad (N,C) -> dx (N,S,C) = grad / S at every position."""
+    n_batch, C = grad.shape
+    dx = np.empty((n_batch, S, C), dtype=grad.dtype)
+    for row in prange(n_batch * S):
+        n = row // S
+        s = row % S
+        for c in range(C):
+            dx[n, s, c] = grad[n, c] / S
+    return dx
