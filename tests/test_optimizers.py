@@ -1,0 +1,289 @@
+"""Optimizers: several steps against pure-NumPy transcriptions of Keras 3's update_step, defaults, config,
+get, state save/restore, clipping, weight decay and errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from numbacnn import optimizers
+from numbacnn.layers.base import Layer
+
+SHAPES = [(3, 2), (2,), (2, 2, 1, 3)]
+STEPS = 4
+
+
+def keras_reference(kind, config, weights, grad_steps):
+    """Keras 3's update_step for every weight, transcribed with NumPy in float64 (no clipping/decay)."""
+    c = dict(config)
+    lr = c.get("learning_rate", {"sgd": 0.01}.get(kind, 0.001))
+    ws = [w.astype(np.float64).copy() for w in weights]
+    zeros = [np.zeros_like(w) for w in ws]
+    m, v, vhat, avg = ([z.copy() for z in zeros] for _ in range(4))
+    acc = [np.full_like(w, c.get("initial_accumulator_value", 0.1)) for w in ws]
+    for t, grads in enumerate(grad_steps, start=1):
+        for i, g in enumerate(grads):
+            if kind == "sgd":
+                mom = c.get("momentum", 0.0)
+                if mom:
+                    m[i] = mom * m[i] - lr * g
+                    ws[i] = ws[i] + (mom * m[i] - lr * g if c.get("nesterov") else m[i])
+                else:
+                    ws[i] = ws[i] - lr * g
+            elif kind == "adam":
+                b1, b2, eps = c.get("beta_1", 0.9), c.get("beta_2", 0.999), c.get("epsilon", 1e-7)
+                alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+                m[i] = m[i] + (g - m[i]) * (1 - b1)
+                v[i] = v[i] + (g**2 - v[i]) * (1 - b2)
+                vhat[i] = np.maximum(vhat[i], v[i])
+                ws[i] = ws[i] - m[i] * alpha / (np.sqrt(vhat[i] if c.get("amsgrad") else v[i]) + eps)
+            elif kind == "rmsprop":
+                rho, mom, eps = c.get("rho", 0.9), c.get("momentum", 0.0), c.get("epsilon", 1e-7)
+                v[i] = rho * v[i] + (1 - rho) * g**2
+                if c.get("centered"):
+                    avg[i] = rho * avg[i] + (1 - rho) * g
+                    increment = lr * g / np.sqrt(v[i] - avg[i] ** 2 + eps)
+                else:
+                    increment = lr * g / np.sqrt(v[i] + eps)
+                if mom > 0:
+                    m[i] = mom * m[i] + increment
+                    ws[i] = ws[i] - m[i]
+                else:
+                    ws[i] = ws[i] - increment
+            else:
+                acc[i] = acc[i] + g**2
+                ws[i] = ws[i] - lr * g / np.sqrt(acc[i] + c.get("epsilon", 1e-7))
+    return ws
+
+
+CLASSES = {"sgd": optimizers.SGD, "adam": optimizers.Adam, "rmsprop": optimizers.RMSprop,
+           "adagrad": optimizers.Adagrad}
+CONFIGS = [
+    ("sgd", {}), ("sgd", {"learning_rate": 0.1, "momentum": 0.9}),
+    ("sgd", {"learning_rate": 0.1, "momentum": 0.5, "nesterov": True}),
+    ("adam", {}), ("adam", {"learning_rate": 0.05, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-3}),
+    ("adam", {"learning_rate": 0.05, "amsgrad": True}),
+    ("rmsprop", {}), ("rmsprop", {"learning_rate": 0.01, "momentum": 0.9}),
+    ("rmsprop", {"centered": True, "rho": 0.8}), ("rmsprop", {"centered": True, "momentum": 0.5}),
+    ("adagrad", {}), ("adagrad", {"learning_rate": 0.5, "initial_accumulator_value": 1.0, "epsilon": 1e-4}),
+]
+
+
+def model_weights(dtype, seed=0):
+    """Weight objects of a bare layer, with random values."""
+    layer = Layer(name="dense", dtype=dtype)
+    rng = np.random.default_rng(seed)
+    weights = [layer.add_weight(f"w{i}", shape) for i, shape in enumerate(SHAPES)]
+    for w in weights:
+        w.assign(rng.normal(size=w.shape))
+    return weights
+
+
+def grad_steps(seed=1):
+    rng = np.random.default_rng(seed)
+    return [[rng.normal(size=s) for s in SHAPES] for _ in range(STEPS)]
+
+
+@pytest.mark.parametrize("kind,config", CONFIGS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_steps_match_keras_formulas(kind, config, dtype):
+    weights = model_weights(dtype)
+    expected = keras_reference(kind, config, [w.value for w in weights], grad_steps())
+    values = [w.value for w in weights]
+    opt = CLASSES[kind](**config)
+    for grads in grad_steps():
+        for w, g in zip(weights, grads):
+            w.grad[...] = g
+        opt.apply(weights)
+    assert opt.iterations == STEPS
+    tol = {"rtol": 1e-12, "atol": 1e-14} if dtype == "float64" else {"rtol": 2e-5, "atol": 2e-6}
+    for w, value, ref in zip(weights, values, expected):
+        assert w.value is value and w.value.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(w.value, ref, **tol)
+
+
+@pytest.mark.parametrize("kind,config", CONFIGS[::3])
+def test_apply_gradients_on_plain_arrays(kind, config):
+    arrays = [w.value.copy() for w in model_weights("float64")]
+    expected = keras_reference(kind, config, arrays, grad_steps())
+    opt = CLASSES[kind](**config)
+    for step, grads in enumerate(grad_steps(), start=1):
+        assert opt.apply_gradients(list(zip(grads, arrays))) == step
+    for a, ref in zip(arrays, expected):
+        np.testing.assert_allclose(a, ref, rtol=1e-12, atol=1e-14)
+
+
+def test_apply_with_keras_signature_and_subsets():
+    arrays = [np.ones(3), np.ones(2)]
+    opt = optimizers.SGD(learning_rate=0.5)
+    opt.apply([np.ones(3), np.ones(2)], arrays)
+    opt.apply([np.ones(2)], arrays[1:])
+    np.testing.assert_allclose(arrays[0], 0.5)
+    np.testing.assert_allclose(arrays[1], 0.0)
+    assert opt.iterations == 2
+
+
+def test_defaults_and_names():
+    expected = {
+        optimizers.SGD: ("SGD", {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}),
+        optimizers.Adam: ("adam", {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07,
+                                   "amsgrad": False}),
+        optimizers.RMSprop: ("rmsprop", {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0,
+                                         "epsilon": 1e-07, "centered": False}),
+        optimizers.Adagrad: ("adagrad", {"learning_rate": 0.001, "initial_accumulator_value": 0.1,
+                                         "epsilon": 1e-07}),
+    }
+    base = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+            "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+            "loss_scale_factor": None, "gradient_accumulation_steps": None}
+    for cls, (name, args) in expected.items():
+        opt = cls()
+        assert opt.name == name
+        assert opt.get_config() == {"name": name, **base, **args}
+
+
+@pytest.mark.parametrize("identifier,cls", [("adam", optimizers.Adam), ("Adam", optimizers.Adam),
+                                            ("sgd", optimizers.SGD), ("SGD", optimizers.SGD),
+                                            ("rmsprop", optimizers.RMSprop), ("RMSprop", optimizers.RMSprop),
+                                            ("adagrad", optimizers.Adagrad), ("Adagrad", optimizers.Adagrad)])
+def test_get_by_name(identifier, cls):
+    assert type(optimizers.get(identifier)) is cls
+
+
+def test_get_objects_dicts_and_unknown():
+    opt = optimizers.Adam(learning_rate=0.1)
+    assert optimizers.get(opt) is opt and optimizers.get(None) is None
+    again = optimizers.get({"class_name": "Adam", "config": {"learning_rate": 0.1, "amsgrad": True}})
+    assert type(again) is optimizers.Adam and again.learning_rate == 0.1 and again.amsgrad
+    with pytest.raises(ValueError, match="Could not interpret optimizer identifier: 'nadam'"):
+        optimizers.get("nadam")
+
+
+@pytest.mark.parametrize("kind,config", CONFIGS)
+def test_config_round_trip(kind, config):
+    opt = CLASSES[kind](**config, clipnorm=1.0)
+    again = optimizers.deserialize(optimizers.serialize(opt))
+    assert type(again) is type(opt) and again.get_config() == opt.get_config()
+    assert type(CLASSES[kind].from_config(opt.get_config())) is type(opt)
+
+
+def test_learning_rate_is_a_settable_float():
+    opt = optimizers.SGD(learning_rate=1)
+    assert opt.learning_rate == 1.0 and isinstance(opt.learning_rate, float)
+    w = np.zeros(2)
+    opt.apply_gradients([(np.ones(2), w)])
+    opt.learning_rate = 0.25
+    opt.apply_gradients([(np.ones(2), w)])
+    np.testing.assert_allclose(w, -1.25)
+    assert opt.get_config()["learning_rate"] == 0.25
+    with pytest.raises(ValueError, match="`learning_rate` should be a float.*'fast'"):
+        opt.learning_rate = "fast"
+
+
+def test_keras2_lr_spelling_is_deprecated():
+    with pytest.warns(DeprecationWarning, match="lr.*learning_rate"):
+        opt = optimizers.Adam(lr=0.02)
+    assert opt.learning_rate == 0.02
+    with pytest.warns(UserWarning, match="decay"):
+        optimizers.SGD(decay=1e-6)
+
+
+@pytest.mark.parametrize("kind,config", [c for c in CONFIGS if c[1]])
+def test_state_restores_training(kind, config):
+    weights = model_weights("float64")
+    opt = CLASSES[kind](**config)
+    steps = grad_steps()
+    twin_values = None
+    for n, grads in enumerate(steps):
+        if n == 2:
+            twin_values = [w.value.copy() for w in weights]
+            twin = CLASSES[kind](**config)
+            twin.build(twin_values)
+            twin.set_state(opt.get_state())
+            assert twin.iterations == 2
+        opt.apply_gradients(list(zip(grads, weights)))
+        if twin_values is not None:
+            twin.apply_gradients(list(zip(grads, twin_values)))
+    for w, t in zip(weights, twin_values):
+        np.testing.assert_array_equal(w.value, t)
+
+
+def test_variables_follow_keras_order():
+    weights = model_weights("float32")
+    opt = optimizers.Adam(amsgrad=True)
+    assert opt.variable_names == ["iteration", "learning_rate"]
+    opt.build(weights)
+    names = opt.variable_names
+    assert names[:2] == ["iteration", "learning_rate"]
+    assert names[2:5] == ["dense_w0_momentum", "dense_w1_momentum", "dense_w2_momentum"]
+    assert names[5] == "dense_w0_velocity" and names[-1] == "dense_w2_velocity_hat"
+    variables = opt.variables
+    assert len(variables) == len(names) == 2 + 3 * 3
+    assert [v.shape for v in variables[2:5]] == SHAPES and variables[2].dtype == np.float32
+    assert len(optimizers.SGD().variables) == 2 and len(optimizers.RMSprop(momentum=0.5, centered=True)
+                                                         .variables) == 2
+    adagrad = optimizers.Adagrad(initial_accumulator_value=0.3)
+    adagrad.build(weights)
+    np.testing.assert_array_equal(adagrad.variables[2], np.full((3, 2), 0.3, np.float32))
+
+
+def test_set_state_errors():
+    opt = optimizers.Adam()
+    with pytest.raises(ValueError, match="not built yet"):
+        opt.set_state([])
+    opt.build([np.zeros((2, 2))])
+    with pytest.raises(ValueError, match="has 4 variables, received 3"):
+        opt.set_state(opt.get_state()[:3])
+    state = opt.get_state()
+    state[3] = np.zeros(3)
+    with pytest.raises(ValueError, match=r"'variable_0_velocity' has shape \(2, 2\), received shape \(3,\)"):
+        opt.set_state(state)
+
+
+def test_clipping_and_weight_decay():
+    g = np.array([3.0, 4.0])
+    for kwargs, expected_grad in [({"clipnorm": 1.0}, g / 5), ({"clipvalue": 3.5}, [3.0, 3.5]),
+                                  ({"global_clipnorm": 10.0}, g)]:
+        w = np.zeros(2)
+        optimizers.SGD(learning_rate=1.0, **kwargs).apply_gradients([(g, w)])
+        np.testing.assert_allclose(w, -np.asarray(expected_grad))
+    a, b = np.zeros(2), np.zeros(1)
+    optimizers.SGD(learning_rate=1.0, global_clipnorm=6.5).apply_gradients([(g, a), (np.array([12.0]), b)])
+    np.testing.assert_allclose(np.concatenate([a, b]), -np.array([3.0, 4.0, 12.0]) / 2)
+    w = np.array([2.0, -4.0])
+    optimizers.SGD(learning_rate=0.1, weight_decay=0.5).apply_gradients([(np.ones(2), w)])
+    np.testing.assert_allclose(w, np.array([2.0, -4.0]) * (1 - 0.05) - 0.1)
+
+
+def test_none_gradients_are_skipped_with_a_warning():
+    a, b = np.ones(2), np.ones(2)
+    opt = optimizers.SGD(learning_rate=1.0)
+    with pytest.warns(UserWarning, match="Gradients do not exist"):
+        opt.apply_gradients([(np.ones(2), a), (None, b)])
+    np.testing.assert_array_equal(a, 0.0)
+    np.testing.assert_array_equal(b, 1.0)
+    with pytest.raises(ValueError, match="No gradients provided"):
+        opt.apply_gradients([(None, a)])
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"Argument\(s\) not recognized: \{'beta': 0.5\}"):
+        optimizers.Adam(beta=0.5)
+    with pytest.raises(ValueError, match="use_ema.*not supported"):
+        optimizers.Adam(use_ema=True)
+    with pytest.raises(ValueError, match="Only one of `clipnorm`, `clipvalue` and `global_clipnorm`"):
+        optimizers.SGD(clipnorm=1.0, clipvalue=1.0)
+    with pytest.raises(ValueError, match=r"`momentum` must be a float between \[0, 1\]"):
+        optimizers.SGD(momentum=1.5)
+    opt = optimizers.SGD()
+    opt.apply_gradients([(np.ones(2), np.ones(2))])
+    with pytest.raises(ValueError, match="Unknown variable"):
+        opt.apply_gradients([(np.ones(2), np.ones(2))])
+    w = np.ones(3)
+    with pytest.raises(ValueError, match=r"has shape \(2,\), the variable has shape \(3,\)"):
+        optimizers.SGD().apply_gradients([(np.ones(2), w)])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        optimizers.SGD().apply_gradients([(np.ones(2), np.ones((2, 2))[:, 0])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        optimizers.SGD(momentum=0).apply_gradients([(np.ones(2), np.ones(2))])
