@@ -1,0 +1,644 @@
+"""Keras-compatible training callbacks.
+
+``fit()`` wraps the user's callbacks in a :class:`CallbackList` (adding :class:`History` and, when
+``verbose`` is not 0, :class:`ProgbarLogger`) and calls, in order: ``on_train_begin``; per epoch
+``on_epoch_begin``, ``on_train_batch_begin`` / ``on_train_batch_end`` per batch (logs: running means
+such as ``{"loss": .., "accuracy": ..}``), ``on_epoch_end`` (logs also hold ``val_*`` entries when
+there is validation data); ``on_train_end``. ``evaluate()`` calls the ``on_test_*`` hooks and
+``predict()`` the ``on_predict_*`` hooks. A callback sees the model as ``self.model`` and the run's
+parameters (``verbose``, ``epochs``, ``steps``) as ``self.params``.
+"""
+
+import csv
+import inspect
+import math
+import os
+import warnings
+
+import numpy as np
+
+from .utils.progbar import Progbar
+
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "History",
+    "ProgbarLogger",
+    "EarlyStopping",
+    "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "CSVLogger",
+    "LambdaCallback",
+    "TerminateOnNaN",
+]
+
+
+def _print(message):
+    print(message, flush=True)
+
+
+def _maximizes(monitor):
+    """The 'auto' mode rule: accuracies and AUCs improve upwards, everything else downwards."""
+    return "acc" in monitor or "auc" in monitor
+
+
+class Callback:
+    """Base class of callbacks: every hook is a no-op; override the ones you need.
+
+    Attributes:
+        model: the model being trained (set by ``set_model``).
+        params: dict of the run's parameters (``verbose``, ``epochs``, ``steps``), set by ``set_params``.
+    """
+
+    def __init__(self):
+        self.params = None
+        self.model = None
+
+    def set_params(self, params):
+        self.params = params
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_batch_begin(self, batch, logs=None):
+        """Backwards-compatible alias of ``on_train_batch_begin``."""
+
+    def on_batch_end(self, batch, logs=None):
+        """Backwards-compatible alias of ``on_train_batch_end``."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of epoch ``epoch`` (0-based) of ``fit``."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of an epoch with the epoch's metrics (and ``val_*`` ones)."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Called before each training batch; calls ``on_batch_begin``."""
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Called after each training batch with the running metrics; calls ``on_batch_end``."""
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        """Called before each batch of ``evaluate`` (and of validation inside ``fit``)."""
+
+    def on_test_batch_end(self, batch, logs=None):
+        """Called after each batch of ``evaluate`` (and of validation inside ``fit``)."""
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        """Called before each batch of ``predict``."""
+
+    def on_predict_batch_end(self, batch, logs=None):
+        """Called after each batch of ``predict``."""
+
+    def on_train_begin(self, logs=None):
+        """Called once at the start of ``fit``."""
+
+    def on_train_end(self, logs=None):
+        """Called once at the end of ``fit`` with the last epoch's logs."""
+
+    def on_test_begin(self, logs=None):
+        """Called at the start of ``evaluate`` or of a validation pass."""
+
+    def on_test_end(self, logs=None):
+        """Called at the end of ``evaluate`` or of a validation pass."""
+
+    def on_predict_begin(self, logs=None):
+        """Called at the start of ``predict``."""
+
+    def on_predict_end(self, logs=None):
+        """Called at the end of ``predict``."""
+
+
+def _pythonify(logs):
+    """Logs with numpy scalars and 0-d arrays turned into Python floats."""
+    out = {}
+    for key, value in logs.items():
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            pass
+        out[key] = value
+    return out
+
+
+class CallbackList(Callback):
+    """Calls a list of callbacks together; what ``fit``, ``evaluate`` and ``predict`` drive.
+
+    Args:
+        callbacks: list of ``Callback`` instances (or None).
+        add_history: append a ``History`` unless the list already holds one.
+        add_progbar: append a ``ProgbarLogger`` unless the list already holds one.
+        model: the model, handed to every callback (and given the ``History`` as ``model.history``).
+        **params: the run's parameters (``verbose``, ``epochs``, ``steps``), handed to every callback.
+    """
+
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
+        super().__init__()
+        self.callbacks = list(callbacks) if callbacks else []
+        self._history = next((c for c in self.callbacks if isinstance(c, History)), None)
+        self._progbar = next((c for c in self.callbacks if isinstance(c, ProgbarLogger)), None)
+        if self._history is None and add_history:
+            self.append(History())
+        if self._progbar is None and add_progbar:
+            self.append(ProgbarLogger())
+        self.set_model(model)
+        self.set_params(params)
+
+    def append(self, callback):
+        """Add one callback, giving it the list's model and parameters."""
+        self.callbacks.append(callback)
+        if isinstance(callback, History) and self._history is None:
+            self._history = callback
+        if isinstance(callback, ProgbarLogger) and self._progbar is None:
+            self._progbar = callback
+        if self.model is not None:
+            callback.set_model(self.model)
+            if callback is self._history:
+                self.model.history = callback
+        if self.params:
+            callback.set_params(self.params)
+
+    def set_params(self, params):
+        self.params = params
+        if params:
+            for callback in self.callbacks:
+                callback.set_params(params)
+
+    def set_model(self, model):
+        if model is None:
+            return
+        super().set_model(model)
+        if self._history is not None:
+            model.history = self._history
+        for callback in self.callbacks:
+            callback.set_model(model)
+
+    def _call(self, hook, *args, **kwargs):
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args, **kwargs)
+
+    def on_batch_begin(self, batch, logs=None):
+        self._call("on_batch_begin", batch, logs=logs or {})
+
+    def on_batch_end(self, batch, logs=None):
+        self._call("on_batch_end", batch, logs=_pythonify(logs or {}))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, {} if logs is None else logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, logs=logs or {})
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, logs=_pythonify(logs or {}))
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._call("on_test_batch_begin", batch, logs=logs or {})
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._call("on_test_batch_end", batch, logs=_pythonify(logs or {}))
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._call("on_predict_batch_begin", batch, logs=logs or {})
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._call("on_predict_batch_end", batch, logs=logs or {})
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs or {})
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs or {})
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs or {})
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs or {})
+
+    def on_predict_begin(self, logs=None):
+        self._call("on_predict_begin", logs or {})
+
+    def on_predict_end(self, logs=None):
+        self._call("on_predict_end", logs or {})
+
+
+class History(Callback):
+    """Records every epoch's logs: ``history.history["loss"]`` is the list of epoch losses.
+
+    ``fit`` returns this object; ``history.epoch`` lists the epochs run.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+        self.epoch = []
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+        self.model.history = self
+
+
+class ProgbarLogger(Callback):
+    """Prints ``Epoch i/n`` and a progress bar per epoch (or per ``evaluate`` / ``predict`` call).
+
+    Validation inside ``fit`` is silent; its ``val_*`` results appear on the epoch's line.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.seen = 0
+        self.progbar = None
+        self.target = None
+        self.verbose = 1
+        self.epochs = 1
+        self._called_in_fit = False
+
+    def set_params(self, params):
+        verbose = params["verbose"]
+        self.verbose = 1 if verbose == "auto" else verbose
+        self.epochs = params.get("epochs", 1)
+        self.target = params.get("steps")
+
+    def on_train_begin(self, logs=None):
+        self._called_in_fit = True
+
+    def on_test_begin(self, logs=None):
+        if not self._called_in_fit:
+            self._new_progbar()
+
+    def on_predict_begin(self, logs=None):
+        self._new_progbar()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._new_progbar()
+        if self.verbose and self.epochs > 1:
+            _print(f"Epoch {epoch + 1}/{self.epochs}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update(batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._called_in_fit:
+            self._update(batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._update(batch, None)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finalize(logs)
+
+    def on_test_end(self, logs=None):
+        if not self._called_in_fit:
+            self._finalize(logs)
+
+    def on_predict_end(self, logs=None):
+        self._finalize(logs)
+
+    def _new_progbar(self):
+        self.seen = 0
+        self.progbar = Progbar(target=self.target, verbose=self.verbose, unit_name="step")
+
+    def _update(self, batch, logs):
+        logs = logs or {}
+        if self.progbar is None:
+            self._new_progbar()
+        self.seen = batch + 1
+        if self.verbose == 1:
+            # fit's logs are already running means: show them as they are.
+            self.progbar.stateful_metrics.update(logs)
+            self.progbar.update(self.seen, list(logs.items()), finalize=False)
+
+    def _finalize(self, logs):
+        logs = logs or {}
+        if self.progbar is None:
+            self._new_progbar()
+        if self.target is None:
+            self.target = self.seen
+            self.progbar.target = self.seen
+        self.progbar.stateful_metrics.update(logs)
+        self.progbar.update(self.target, list(logs.items()), finalize=True)
+
+
+class EarlyStopping(Callback):
+    """Stop training when a monitored quantity has stopped improving.
+
+    Args:
+        monitor: name of the quantity in the epoch logs, e.g. "val_loss" or "val_accuracy".
+        min_delta: changes smaller than this (in absolute value) do not count as improvements.
+        patience: number of epochs without improvement after which training stops.
+        verbose: 1 prints a message when stopping and when restoring weights.
+        mode: "min", "max" or "auto" ("max" for names containing "acc" or "auc", else "min").
+        baseline: stop unless the quantity beats this value within ``patience`` epochs.
+        restore_best_weights: at the end of training, restore the weights of the best monitored epoch.
+        start_from_epoch: number of warm-up epochs that are not monitored.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__()
+        self.monitor = monitor
+        self.patience = patience
+        self.verbose = verbose
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"EarlyStopping mode {mode} is unknown, fallback to auto mode.", stacklevel=2)
+            mode = "auto"
+        self.mode = mode
+        self._greater = mode == "max" or (mode == "auto" and _maximizes(monitor))
+        self.min_delta = abs(min_delta) if self._greater else -abs(min_delta)
+        self._reset()
+
+    def _reset(self):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = -math.inf if self._greater else math.inf
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = self.get_monitor_value(logs)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self._copy_weights()
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self._copy_weights()
+            # The wait restarts only when the baseline is beaten too.
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            _print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                _print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+    def get_monitor_value(self, logs):
+        """The monitored value from ``logs``, or None (with a warning) when it is missing."""
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is None:
+            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not available. "
+                          f"Available metrics are: {','.join(logs)}", stacklevel=2)
+        return value
+
+    def _copy_weights(self):
+        return [np.array(w, copy=True) for w in self.model.get_weights()]
+
+    def _is_improvement(self, value, reference):
+        if self._greater:
+            return value - self.min_delta > reference
+        return value - self.min_delta < reference
+
+
+def _takes_learning_rate(schedule):
+    """Whether ``schedule`` accepts ``(epoch, lr)``; otherwise it is called as ``schedule(epoch)``."""
+    try:
+        inspect.signature(schedule).bind(0, 0.0)
+    except TypeError:
+        return False
+    except ValueError:  # no signature available (some builtins): use the two-argument form
+        return True
+    return True
+
+
+class LearningRateScheduler(Callback):
+    """Sets the optimizer's learning rate at the start of every epoch.
+
+    Args:
+        schedule: ``schedule(epoch, lr) -> new lr`` or ``schedule(epoch) -> new lr`` (epoch is 0-based).
+        verbose: 1 prints the rate set at each epoch.
+    """
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if not hasattr(optimizer, "learning_rate"):
+            raise ValueError('Optimizer must have a "learning_rate" attribute.')
+        if _takes_learning_rate(self.schedule):
+            learning_rate = self.schedule(epoch, float(optimizer.learning_rate))
+        else:
+            learning_rate = self.schedule(epoch)
+        if not isinstance(learning_rate, (float, np.floating)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
+        optimizer.learning_rate = float(learning_rate)
+        if self.verbose > 0:
+            _print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when a monitored quantity has stopped improving.
+
+    Args:
+        monitor: name of the quantity in the epoch logs.
+        factor: ``new_lr = lr * factor``; must be below 1.
+        patience: number of epochs without improvement after which the rate is reduced.
+        verbose: 1 prints a message at each reduction.
+        mode: "min", "max" or "auto" ("max" for names containing "acc" or "auc", else "min").
+        min_delta: an improvement must beat the best value by more than this.
+        cooldown: number of epochs after a reduction during which no new reduction is considered.
+        min_lr: lower bound of the learning rate.
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0):
+        super().__init__()
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"Learning rate reduction mode {mode} is unknown, fallback to auto mode.",
+                          stacklevel=2)
+            mode = "auto"
+        self.monitor = monitor
+        self.factor = factor
+        self.min_lr = min_lr
+        self.min_delta = min_delta
+        self.patience = patience
+        self.verbose = verbose
+        self.cooldown = cooldown
+        self.mode = mode
+        self._greater = mode == "max" or (mode == "auto" and _maximizes(monitor))
+        self._reset()
+
+    def _reset(self):
+        self.cooldown_counter = 0
+        self.wait = 0
+        self.best = -math.inf if self._greater else math.inf
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
+    def _is_improvement(self, value):
+        if self._greater:
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {} if logs is None else logs
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {','.join(logs)}.", stacklevel=2)
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = float(optimizer.learning_rate)
+                # Compared in float32, so that a rate already at min_lr is not "reduced" again.
+                if np.float32(old_lr) > np.float32(self.min_lr):
+                    new_lr = max(old_lr * self.factor, self.min_lr)
+                    optimizer.learning_rate = new_lr
+                    if self.verbose > 0:
+                        _print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class CSVLogger(Callback):
+    """Streams each epoch's logs to a CSV file: a header ``epoch,<sorted keys>`` then one row per epoch.
+
+    Args:
+        filename: path of the CSV file.
+        separator: field separator.
+        append: append to an existing file (no second header) instead of overwriting it.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.sep = separator
+        self.filename = os.fspath(filename)
+        self.append = append
+        self.writer = None
+        self.keys = None
+        self.append_header = True
+        self.csv_file = None
+
+    def on_train_begin(self, logs=None):
+        self.append_header = True
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename) as f:
+                self.append_header = not f.readline()
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")
+        self.writer = None
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys,
+                                         delimiter=self.sep, lineterminator="\n")
+            if self.append_header:
+                self.writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((key, _csv_value(logs.get(key, "NA"))) for key in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
+
+
+def _csv_value(value):
+    """Strings and scalars as they are; 1-D iterables as '[a, b, c]'."""
+    if isinstance(value, str) or np.ndim(value) == 0:
+        return value
+    return f"[{', '.join(map(str, value))}]"
+
+
+_HOOKS = frozenset(name for name in vars(Callback) if name.startswith("on_"))
+
+
+class LambdaCallback(Callback):
+    """A callback made of plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``.
+
+    The functions take the hooks' arguments: ``(epoch, logs)`` for epoch hooks, ``(logs)`` for
+    begin/end hooks, ``(batch, logs)`` for batch hooks (``logs`` passed by keyword). Any other hook
+    (``on_test_begin``, ``on_predict_batch_end``, ...) may be given as a keyword argument.
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+        super().__init__()
+        unknown = sorted(set(kwargs) - _HOOKS)
+        if unknown:
+            raise TypeError(f"LambdaCallback received unknown hook(s) {unknown}; "
+                            f"hooks are {sorted(_HOOKS)}")
+        kwargs.update(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
+                      on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
+                      on_train_batch_end=on_train_batch_end)
+        for name, fn in kwargs.items():
+            if fn is not None:
+                setattr(self, name, fn)
+
+
+class TerminateOnNaN(Callback):
+    """Stops training when a batch's loss is NaN or infinite.
+
+    Args:
+        raise_error: raise a RuntimeError at once instead of setting ``model.stop_training``.
+    """
+
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = raise_error
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            if self.raise_error:
+                raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                                   "Terminating training immediately.")
+            _print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
