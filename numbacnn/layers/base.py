@@ -142,8 +142,8 @@ class Layer:
 
     @property
     def weights(self):
-        """Trainable weights first, then non-trainable (Keras's order)."""
-        return self.trainable_weights + self.non_trainable_weights
+        """Weights created trainable first, then the others (Keras's order; freezing does not reorder)."""
+        return [w for w in self._weights if w.trainable] + [w for w in self._weights if not w.trainable]
 
     @property
     def trainable_weights(self):
@@ -166,21 +166,22 @@ class Layer:
         self._trainable = bool(value)
 
     def get_weights(self):
-        return [w.value.copy() for w in self._weights]
+        return [w.value.copy() for w in self.weights]
 
     def set_weights(self, weights):
         weights = list(weights)
-        if len(weights) != len(self._weights):
-            raise ValueError(f'Layer "{self.name}" expects {len(self._weights)} weight arrays, '
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f'Layer "{self.name}" expects {len(own)} weight arrays, '
                              f"received {len(weights)}")
-        for w, v in zip(self._weights, weights):
+        for w, v in zip(own, weights):
             w.assign(v)
 
     def count_params(self):
-        return int(sum(w.value.size for w in self._weights))
+        return int(sum(w.value.size for w in self.weights))
 
     def zero_grads(self):
-        for w in self._weights:
+        for w in self.weights:
             if w.grad is not None:
                 w.grad.fill(0)
 

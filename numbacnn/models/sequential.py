@@ -1,0 +1,116 @@
+"""Sequential: a stack of layers, each feeding the next.
+
+It is a functional Model underneath: as soon as the input shape is known (from
+``input_shape=`` on the first layer, an ``Input``, or the first batch of data) the
+layers are called on symbolic tensors, so every shape error is raised at ``add()``
+time, naming the layer, as in Keras.
+"""
+
+from ..layers.base import Input, InputLayer, KerasTensor, Layer
+from .model import Model, assign_layer_names
+
+
+class Sequential(Model):
+    """``Sequential([Conv2D(...), ...])`` or ``Sequential()`` then ``add()``."""
+
+    _default_model_name = "sequential"
+    _summary_shows_input = False
+
+    def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._stack = []
+        self._input_layer = None
+        self.built = False
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self):
+        """The layers, without the InputLayer (as Keras's Sequential lists them)."""
+        return list(self._stack)
+
+    def add(self, layer):
+        if isinstance(layer, KerasTensor):
+            node_layer = layer._node.layer if layer._node is not None else None
+            if not isinstance(node_layer, InputLayer):
+                raise ValueError("Sequential.add() takes a layer or an Input(), received a tensor that is "
+                                 "the output of another layer")
+            layer = node_layer
+        if not isinstance(layer, Layer):
+            raise ValueError(f"Sequential.add() takes a layer, received {type(layer).__name__}: {layer!r}")
+        if isinstance(layer, InputLayer):
+            if self._stack or self._input_layer is not None:
+                raise ValueError("An Input can only be the first element of a Sequential model")
+            self._input_layer = layer
+            self._connect()
+            return
+        if layer in self._stack:
+            raise ValueError(f'Layer "{layer.name}" is already in model "{self.name}"')
+        assign_layer_names([layer], taken=self._stack)
+        self._stack.append(layer)
+        if self._input_layer is None and len(self._stack) == 1:
+            shape = layer._requested_input_shape
+            if shape is None and isinstance(layer, Model) and layer.built:
+                shape = layer.input.shape[1:]  # a built model brings its input shape
+            if shape is not None:
+                self._input_layer = InputLayer(shape=shape, dtype=layer.dtype)
+        if self.built:
+            self._extend(layer)
+        else:
+            self._connect()
+
+    def pop(self):
+        """Remove the last layer (Keras's Sequential.pop)."""
+        if not self._stack:
+            raise ValueError(f'Model "{self.name}" has no layers to pop')
+        layer = self._stack.pop()
+        self.built = False
+        self._connect()
+        return layer
+
+    # ----- graph ---------------------------------------------------------------------------
+    def _connect(self):
+        """(Re)build the symbolic graph from the input through every layer, when the input is known."""
+        if self._input_layer is None or not self._stack:
+            self.built = False
+            return
+        inputs = Input(batch_shape=self._input_layer.batch_shape, dtype=self._input_layer.dtype,
+                       name=self._input_layer.name if self._input_layer.has_name else None)
+        x = inputs
+        for layer in self._stack:
+            x = layer(x)
+        self._set_graph(inputs, x)
+
+    def _extend(self, layer):
+        self._set_graph(self._input_tensor, layer(self._output_tensor))
+
+    def _set_graph(self, inputs, outputs):
+        super()._set_graph(inputs, outputs)
+        self._layers = [n.layer for n in self._nodes if not isinstance(n.layer, InputLayer)]
+
+    def _ensure_built(self, input_shape):
+        if not self.built:
+            self.build(tuple(input_shape))
+        self._check_input_shape(input_shape)
+
+    def build(self, input_shape=None):
+        """Build for inputs of ``input_shape`` (batch dim first, may be None)."""
+        if self.built:
+            return
+        if input_shape is None:
+            raise ValueError(f'Model "{self.name}": give the first layer an input_shape, or call build()'
+                             " with the input shape")
+        if not self._stack:
+            raise ValueError(f'Model "{self.name}" has no layers to build')
+        self._input_layer = InputLayer(batch_shape=(None,) + tuple(input_shape)[1:])
+        self._connect()
+
+    def compute_output_shape(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+        return super().compute_output_shape(input_shape)
+
+    def maybe_build(self, input_shape):
+        if not self.built:
+            self.build(tuple(input_shape))
+        self._check_input_shape(input_shape)
