@@ -1,0 +1,167 @@
+"""One training loop, one batch per ``step()``: what ``fit()`` runs and what the visual debugger drives.
+
+    trainer = model.make_trainer(x, y, batch_size=32, epochs=5, validation_split=0.1)
+    while not trainer.finished:
+        logs = trainer.step()                    # one batch; ends the epoch (validation, callbacks) when due
+        trainer.epoch, trainer.batch             # where training stands (0-based epoch, batches done in it)
+        trainer.logs                             # running means of this epoch: {"loss": .., "accuracy": ..}
+        trainer.gradients()                      # {"conv2d/kernel": array, ...} of the last step
+        trainer.activations(x[:1])               # [(layer name, output array), ...] for one input
+    trainer.close()                              # on_train_end; fit() does it for you
+
+Hooks: ``trainer.on_step`` and ``trainer.on_epoch_end`` are lists of callables, called as
+``fn(trainer, logs)`` after each step / epoch, from the thread that calls ``step()``.
+"""
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..callbacks import CallbackList, TerminateOnNaN
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the weights are those from before the bad batch."""
+
+
+def split_validation(x, y, validation_split):
+    """Keras's rule: the validation set is the *last* fraction of the samples, taken before shuffling."""
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), received {validation_split}")
+    if validation_split == 0.0:
+        return (x, y), None
+    split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+    if split_at == 0 or split_at == len(x):
+        raise ValueError(f"validation_split={validation_split} leaves no training or no validation samples "
+                         f"out of {len(x)}")
+    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+
+
+class Trainer:
+    """Steps through ``epochs`` epochs of mini-batches of (x, y) on a compiled model."""
+
+    def __init__(self, model, x, y, batch_size=32, epochs=1, verbose=0, validation_data=None,
+                 validation_split=0.0, shuffle=True, callbacks=None, initial_epoch=0,
+                 validation_batch_size=None):
+        if model.optimizer is None or model.loss_fn is None:
+            raise RuntimeError(f'Model "{model.name}" must be compiled before training: call '
+                               "model.compile(optimizer, loss, metrics) first")
+        if batch_size is None:
+            batch_size = 32
+        if int(batch_size) <= 0:
+            raise ValueError(f"batch_size must be a positive integer, received {batch_size}")
+        if int(epochs) < 0 or int(initial_epoch) < 0:
+            raise ValueError(f"epochs and initial_epoch must be >= 0, received {epochs} and {initial_epoch}")
+        x, y = model._prepare_xy(x, y)
+        (x, y), val = split_validation(x, y, validation_split)
+        if validation_data is not None:
+            if len(validation_data) == 3:
+                validation_data = validation_data[:2]
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            val = model._prepare_xy(*validation_data)
+        self.model = model
+        self.x, self.y = x, y
+        self.val = val
+        self.batch_size = int(batch_size)
+        self.validation_batch_size = validation_batch_size or self.batch_size
+        self.epochs = int(epochs)
+        self.shuffle = shuffle
+        self.steps_per_epoch = max(1, math.ceil(len(x) / self.batch_size))
+        self.epoch = int(initial_epoch)
+        self.batch = 0
+        self.logs = {}
+        self.epoch_logs = {}
+        self.on_step = []
+        self.on_epoch_end = []
+        self._order = None
+        self._started = False
+        self.finished = self.epoch >= self.epochs
+        self._tolerate_nan = any(isinstance(c, TerminateOnNaN) for c in callbacks or [])
+        self.callbacks = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
+                                      model=model, verbose=verbose, epochs=self.epochs,
+                                      steps=self.steps_per_epoch)
+        self.history = model.history
+
+    # ----- stepping ----------------------------------------------------------------------------
+    def _begin_epoch(self):
+        if not self._started:
+            self._started = True
+            self.model.stop_training = False
+            self.callbacks.on_train_begin()
+        n = len(self.x)
+        self._order = backend.rng().permutation(n) if self.shuffle else np.arange(n)
+        self.model._reset_metrics()
+        self.batch = 0
+        self.logs = {}
+        self.callbacks.on_epoch_begin(self.epoch)
+
+    def step(self):
+        """Train on one batch; at the last batch of an epoch also validate and end the epoch."""
+        if self.finished:
+            raise RuntimeError("training is finished; make a new Trainer (or call fit) to train more")
+        if self.batch == 0:
+            self._begin_epoch()
+        idx = self._order[self.batch * self.batch_size:(self.batch + 1) * self.batch_size]
+        self.callbacks.on_train_batch_begin(self.batch)
+        try:
+            self.logs = self.model._train_step(self.x[idx], self.y[idx])
+        except NonFiniteLossError as err:
+            if not self._tolerate_nan:
+                raise NonFiniteLossError(f"Loss became {err} at epoch {self.epoch + 1}, batch {self.batch + 1}; "
+                                         "training stopped and the weights are those from before this "
+                                         "batch. Try a lower learning rate or check the data for NaN.") from None
+            self.logs = dict(self.model._metric_results(), loss=float("nan"))
+        self.callbacks.on_train_batch_end(self.batch, dict(self.logs))
+        self.batch += 1
+        for fn in self.on_step:
+            fn(self, self.logs)
+        if self.batch >= self.steps_per_epoch or self.model.stop_training:
+            self._end_epoch()
+        return self.logs
+
+    def _end_epoch(self):
+        logs = dict(self.logs)
+        if self.val is not None and self.batch >= self.steps_per_epoch:
+            val_logs = self.model._evaluate_arrays(*self.val, batch_size=self.validation_batch_size,
+                                                   callbacks=self.callbacks)
+            logs.update({"val_" + k: v for k, v in val_logs.items()})
+        self.epoch_logs = logs
+        self.callbacks.on_epoch_end(self.epoch, logs)
+        for fn in self.on_epoch_end:
+            fn(self, logs)
+        self.epoch += 1
+        self.batch = 0
+        if self.epoch >= self.epochs or self.model.stop_training:
+            self.close()
+
+    def run_epoch(self):
+        """Step until the current epoch ends; returns the epoch's logs."""
+        start = self.epoch
+        while not self.finished and self.epoch == start:
+            self.step()
+        return self.epoch_logs
+
+    def close(self):
+        """End training (on_train_end) if it started; further steps are refused."""
+        if self.finished and not self._started:
+            return
+        if not self.finished:
+            self.finished = True
+        if self._started:
+            self._started = False
+            self.callbacks.on_train_end(dict(self.epoch_logs))
+
+    # ----- what the debugger reads -------------------------------------------------------------
+    def gradients(self):
+        """Gradients of the last step, by weight path ("conv2d/kernel")."""
+        return {w.path: w.grad.copy() for w in self.model.trainable_weights}
+
+    def weights(self):
+        """Current weights, by weight path."""
+        return {w.path: w.value.copy() for w in self.model.weights}
+
+    def activations(self, x):
+        """Every layer's output (inference mode) for the inputs ``x`` (a batch, e.g. ``x[:1]``)."""
+        return self.model.activations(x)

@@ -1,0 +1,266 @@
+"""compile / fit / evaluate / predict / train_on_batch / test_on_batch, mixed into Model.
+
+All training goes through :class:`numbacnn.models.trainer.Trainer`: ``fit`` is a loop of
+``trainer.step()`` with Ctrl-C handling around it.
+"""
+
+import math
+import signal
+import sys
+import threading
+import warnings
+
+import numpy as np
+
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import optimizers as optimizers_module
+from ..callbacks import CallbackList
+from ..layers.base import InputLayer
+from ..utils.progbar import Progbar
+from .trainer import NonFiniteLossError, Trainer
+
+
+class TrainingMixin:
+    def __init__(self):
+        self.optimizer = None
+        self.loss_fn = None
+        self.compiled_metrics = []
+        self._loss_tracker = None
+        self.stop_training = False
+        self.history = None
+
+    # ----- compile -----------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto",
+                device=None, **kwargs):
+        """Choose the optimizer, the loss and the metrics (names or objects, as in Keras)."""
+        if kwargs:
+            raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}")
+        if loss is None:
+            raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
+        if device not in (None, "cpu"):
+            raise ValueError(f"device={device!r}: this build of numbacnn computes on device='cpu' only")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss_fn = losses_module.get(loss)
+        self.compiled_metrics = [metrics_module.get(m, loss=self.loss_fn) for m in (metrics or [])]
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + [m.name for m in self.compiled_metrics]
+
+    def _require_compiled(self, what):
+        if self.loss_fn is None:
+            raise RuntimeError(f'Model "{self.name}" must be compiled before {what}(): call '
+                               "model.compile(optimizer, loss, metrics) first")
+
+    # ----- data ------------------------------------------------------------------------------
+    def _prepare_x(self, x):
+        if x is None:
+            raise ValueError(f'Model "{self.name}": x is None; give the input data as a numpy array')
+        x = np.asarray(x)
+        if x.dtype != np.dtype(self.dtype):
+            x = x.astype(self.dtype)
+        self._ensure_built(x.shape)
+        return x
+
+    def _prepare_xy(self, x, y):
+        x = self._prepare_x(x)
+        if y is None:
+            raise ValueError(f'Model "{self.name}": y is None; training and evaluation need targets')
+        y = np.asarray(y)
+        if len(y) != len(x):
+            raise ValueError(f"Data cardinality is ambiguous: x has {len(x)} samples and y has {len(y)}; "
+                             "make sure both contain the same number of samples")
+        if len(x) == 0:
+            raise ValueError(f'Model "{self.name}": no samples given (x has shape {x.shape})')
+        return x, y
+
+    # ----- one batch ---------------------------------------------------------------------------
+    def _reset_metrics(self):
+        self._loss_tracker.reset_state()
+        for m in self.compiled_metrics:
+            m.reset_state()
+
+    def _metric_results(self):
+        logs = {"loss": float(self._loss_tracker.result())}
+        for m in self.compiled_metrics:
+            logs[m.name] = float(m.result())
+        return logs
+
+    def _update_metrics(self, loss, y, y_pred):
+        self._loss_tracker.update_state(loss, sample_weight=len(y))
+        for m in self.compiled_metrics:
+            m.update_state(y, y_pred)
+        return self._metric_results()
+
+    def _train_step(self, x, y):
+        """Forward, loss, backward and one optimizer update on a batch; returns the running logs."""
+        trainable = self.trainable_weights
+        for w in trainable:
+            w.grad.fill(0)
+        y_pred = self.forward(x, training=True)
+        loss, grad = self.loss_fn.value_and_gradient(y, y_pred)
+        if not math.isfinite(loss):
+            self._cache = None
+            raise NonFiniteLossError(str(loss))
+        self.backward(grad)
+        self._cache = None
+        self.optimizer.apply(trainable)
+        return self._update_metrics(loss, y, y_pred)
+
+    def _test_step(self, x, y):
+        y_pred = self.forward(x, training=False)
+        return self._update_metrics(self.loss_fn(y, y_pred), y, y_pred)
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch")
+        if sample_weight is not None or class_weight is not None:
+            raise ValueError("train_on_batch: sample_weight and class_weight are not supported")
+        x, y = self._prepare_xy(x, y)
+        self._reset_metrics()
+        logs = self._train_step(x, y)
+        return self._format_logs(logs, return_dict)
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch")
+        x, y = self._prepare_xy(x, y)
+        self._reset_metrics()
+        return self._format_logs(self._test_step(x, y), return_dict)
+
+    def _format_logs(self, logs, return_dict):
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m.name] for m in self.compiled_metrics]
+        return values[0] if len(values) == 1 else values
+
+    # ----- fit -----------------------------------------------------------------------------------
+    def make_trainer(self, x, y, **kwargs):
+        """A :class:`Trainer` over (x, y) with fit()'s keyword arguments, for stepping by hand."""
+        self._require_compiled("make_trainer")
+        return Trainer(self, x, y, **kwargs)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1, nb_epoch=None):
+        """Train for ``epochs`` epochs; returns a History. Ctrl-C stops after the current batch."""
+        self._require_compiled("fit")
+        if nb_epoch is not None:
+            warnings.warn("fit(nb_epoch=...) is the Keras 1 spelling; use epochs=", DeprecationWarning,
+                          stacklevel=2)
+            epochs = nb_epoch
+        unsupported = {"class_weight": class_weight, "sample_weight": sample_weight,
+                       "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps}
+        given = [k for k, v in unsupported.items() if v is not None]
+        if given or validation_freq != 1:
+            raise ValueError(f"fit(): {', '.join(given) or 'validation_freq'} is not supported by numbacnn")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        trainer = self.make_trainer(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                                    validation_data=validation_data, validation_split=validation_split,
+                                    shuffle=shuffle, callbacks=callbacks, initial_epoch=initial_epoch,
+                                    validation_batch_size=validation_batch_size)
+        interrupted = _InterruptFlag()
+        with interrupted:
+            try:
+                while not trainer.finished:
+                    trainer.step()
+                    if interrupted.raised:
+                        print(f"\nTraining interrupted at epoch {trainer.epoch + 1}, after batch "
+                              f"{trainer.batch}: the model keeps the weights of the last finished batch.",
+                              file=sys.stderr)
+                        break
+            finally:
+                trainer.close()
+        self.history = trainer.history
+        return trainer.history
+
+    # ----- evaluate / predict --------------------------------------------------------------------
+    def _evaluate_arrays(self, x, y, batch_size=32, callbacks=None, verbose=0):
+        self._reset_metrics()
+        steps = math.ceil(len(x) / batch_size)
+        bar = Progbar(steps, verbose=verbose) if verbose else None
+        if callbacks is not None:
+            callbacks.on_test_begin()
+        logs = {}
+        for i in range(steps):
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(i)
+            sl = slice(i * batch_size, (i + 1) * batch_size)
+            logs = self._test_step(x[sl], y[sl])
+            if callbacks is not None:
+                callbacks.on_test_batch_end(i, dict(logs))
+            if bar is not None:
+                bar.update(i + 1, list(logs.items()))
+        if callbacks is not None:
+            callbacks.on_test_end(dict(logs))
+        return logs
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss and metrics on (x, y): ``[loss, accuracy]`` (or the loss alone, or a dict)."""
+        self._require_compiled("evaluate")
+        if sample_weight is not None or steps is not None:
+            raise ValueError("evaluate(): sample_weight and steps are not supported by numbacnn")
+        x, y = self._prepare_xy(x, y)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        cbs = CallbackList(callbacks, model=self) if callbacks else None
+        logs = self._evaluate_arrays(x, y, batch_size=batch_size or 32, callbacks=cbs, verbose=verbose)
+        return self._format_logs(logs, return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for ``x``, computed ``batch_size`` samples at a time (inference mode)."""
+        x = self._prepare_x(x)
+        batch_size = int(batch_size or 32)
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, received {batch_size}")
+        verbose = 0 if verbose == "auto" else int(verbose)
+        steps = math.ceil(len(x) / batch_size)
+        bar = Progbar(steps, verbose=verbose) if verbose else None
+        out = None
+        for i in range(steps):
+            sl = slice(i * batch_size, (i + 1) * batch_size)
+            y = self.forward(x[sl], training=False)
+            if out is None:
+                out = np.empty((len(x),) + y.shape[1:], dtype=y.dtype)
+            out[sl] = y
+            if bar is not None:
+                bar.update(i + 1)
+        if out is None:
+            out = np.empty((0,) + tuple(self.output.shape[1:]), dtype=self.dtype)
+        return out
+
+    def activations(self, x):
+        """[(layer name, output)] for every layer, inference mode, for the batch ``x``."""
+        x = self._prepare_x(x)
+        found = []
+        self.forward(x, training=False,
+                     hook=lambda layer, y: None if isinstance(layer, InputLayer) else found.append((layer.name, y)))
+        return found
+
+
+class _InterruptFlag:
+    """Within the block, the first Ctrl-C only sets ``raised`` (fit stops after the batch); a second one
+    interrupts at once. Only the main thread can own signal handlers; elsewhere this does nothing."""
+
+    def __init__(self):
+        self.raised = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
