@@ -4,7 +4,14 @@
     model = nc.models.Sequential([nc.layers.Conv2D(32, 3, activation="relu", input_shape=(28, 28, 1)), ...])
 """
 
-from . import (
+import os
+
+# Numba's OpenMP threads spin after each parallel kernel and starve OpenBLAS's threads in the matrix
+# product that usually follows; on 2 cores that made a training step about twice as slow. Passive
+# waiting costs ~50 us per kernel launch. Set before Numba starts its thread pool; a user's value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import (  # noqa: E402
     activations,
     applications,
     backend,

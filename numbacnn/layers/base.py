@@ -7,7 +7,8 @@ A layer is thin: it knows shapes and keeps its weights; the arithmetic lives in
 * ``compute_output_shape(shape)``   e.g. (None, 28, 28, 1) -> (None, 26, 26, 32)
 * ``forward(x, training=False)``    numpy in, numpy out; when ``training`` keep what backward needs in ``self._cache``
 * ``backward(grad)``                gradient w.r.t. the input of the last forward(training=True); *adds* the
-                                    weight gradients into ``weight.grad`` (a trainer zeroes them before each step)
+                                    weight gradients into ``weight.grad`` (a trainer zeroes them before each step);
+                                    may return None when ``self.input_grad_needed`` is False
 * ``get_config()``                  Keras's constructor arguments, for ``to_json``
 
 A layer called on several tensors (shared weights) works because the model keeps
@@ -103,6 +104,9 @@ class Layer:
         self.built = False
         self._weights = []
         self._cache = None
+        # False while the model differentiates a layer that reads the model's own input: backward may
+        # then skip the input gradient and return None.
+        self.input_grad_needed = True
         self._inbound_nodes = []
         self._build_input_shape = None
         self._requested_input_shape = None

@@ -127,25 +127,28 @@ class BaseConv(Layer):
 
     def forward(self, x, training=False):
         pad_before, pad_after = self._pads(x.shape)
-        z = ops().conv_forward(x, self.kernel.value, None if self.bias is None else self.bias.value,
-                               self.strides, self.dilation_rate, pad_before, pad_after)
+        bias = None if self.bias is None else self.bias.value
+        z, cols = ops().conv_forward(x, self.kernel.value, bias, self.strides, self.dilation_rate, pad_before,
+                                     pad_after, return_cols=True)
         a = self.activation.forward(z)
         if training:
-            self._cache = (x, z, a)
+            self._cache = (x, z, a, cols)
         return a
 
     def backward(self, grad):
         if self._cache is None:
             raise RuntimeError(f"{self._label()}: backward needs a forward(x, training=True) first")
-        x, z, a = self._cache
+        x, z, a, cols = self._cache
         grad = self.activation.backward(np.ascontiguousarray(grad, dtype=self.dtype), z, a)
         pad_before, pad_after = self._pads(x.shape)
         k = ops()
         geometry = (self.strides, self.dilation_rate, pad_before, pad_after)
         if self.trainable:
-            self.kernel.grad += k.conv_backward_weights(x, grad, self.kernel_size, *geometry)
+            self.kernel.grad += k.conv_backward_weights(x, grad, self.kernel_size, *geometry, cols=cols)
             if self.bias is not None:
                 self.bias.grad += k.conv_backward_bias(grad)
+        if not self.input_grad_needed:
+            return None
         return k.conv_backward_input(grad, self.kernel.value, x.shape, *geometry)
 
     def get_config(self):

@@ -218,7 +218,11 @@ class Model(TrainingMixin, Layer):
         return values[id(self._output_tensor)]
 
     def backward(self, grad):
-        """Gradient w.r.t. the model input of the last forward(training=True); fills weight grads."""
+        """Gradient w.r.t. the model input of the last forward(training=True); fills weight grads.
+
+        With ``self.input_grad_needed`` False (a top-level model in training) the layers that read the
+        model input skip their input gradient, and None is returned.
+        """
         caches = self._cache
         if caches is None:
             raise RuntimeError(f'Model "{self.name}": backward() needs a forward(training=True) first')
@@ -228,8 +232,16 @@ class Model(TrainingMixin, Layer):
             g = grads.pop(id(node.output), None)
             if g is None:
                 continue
-            node.layer._cache = cache
-            gx = node.layer.backward(g)
+            layer = node.layer
+            layer._cache = cache
+            reads_input = node.input is self._input_tensor
+            layer.input_grad_needed = self.input_grad_needed or not reads_input
+            try:
+                gx = layer.backward(g)
+            finally:
+                layer.input_grad_needed = True
+            if gx is None:
+                continue
             key = id(node.input)
             grads[key] = gx if key not in grads else grads[key] + gx
         return grads.get(id(self._input_tensor))

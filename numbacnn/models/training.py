@@ -106,7 +106,11 @@ class TrainingMixin:
         if not math.isfinite(loss):
             self._cache = None
             raise NonFiniteLossError(str(loss))
-        self.backward(grad)
+        self.input_grad_needed = False  # nobody needs d(loss)/d(x) of the data
+        try:
+            self.backward(grad)
+        finally:
+            self.input_grad_needed = True
         self._cache = None
         self.optimizer.apply(trainable)
         return self._update_metrics(loss, y, y_pred)

@@ -149,11 +149,15 @@ def _backward_relu(g, z, a, dz, p0, p1, p2):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_RELU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
 def _forward_sigmoid(x, y, p0, p1, p2):
-    """x (M,) -> y (M,) = sigmoid(x)."""
-    for i in prange(x.shape[0]):
-        y[i] = _act_value(np.float64(x[i]), ACT_SIGMOID, p0, p1, p2)
+    """x (M,) -> y (M,) = sigmoid(x), through numpy's SIMD exp (Numba calls the scalar libm one, ~20x
+    slower): e = exp(-|x|), then 1/(1+e) for x >= 0 and e/(1+e) below, exact in both tails."""
+    np.abs(x, out=y)
+    np.negative(y, out=y)
+    np.exp(y, out=y)
+    e = y.copy()
+    y += 1.0
+    np.divide(np.where(x >= 0, 1.0, e).astype(y.dtype, copy=False), y, out=y)
 
 
 @njit(parallel=True, cache=True)
@@ -163,11 +167,9 @@ def _backward_sigmoid(g, z, a, dz, p0, p1, p2):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_SIGMOID, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
 def _forward_tanh(x, y, p0, p1, p2):
-    """x (M,) -> y (M,) = tanh(x)."""
-    for i in prange(x.shape[0]):
-        y[i] = _act_value(np.float64(x[i]), ACT_TANH, p0, p1, p2)
+    """x (M,) -> y (M,) = tanh(x), through numpy's SIMD tanh (~50x faster than Numba's scalar libm call)."""
+    np.tanh(x, out=y)
 
 
 @njit(parallel=True, cache=True)

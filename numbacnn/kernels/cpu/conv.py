@@ -21,48 +21,60 @@ _WORKSPACE_BYTES = 64 * 2 ** 20
 
 @njit(parallel=True, cache=True)
 def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
-    """x (N,D,H,W,C) -> cols (N*OD*OH*OW, KD*KH*KW*C); taps that fall in the padding are 0."""
+    """x (N,D,H,W,C) -> cols (N*OD*OH*OW, KD*KH*KW*C); taps that fall in the padding are 0.
+
+    One task per output row (n, od, oh); each tap is a contiguous copy of C values (a slice copy when C
+    is large enough to pay for it).
+    """
     n_, d_, h_, w_, c_ = x.shape
     kd_, kh_, kw_ = ksize
     od_, oh_, ow_ = out_size
-    for p in prange(n_ * od_ * oh_ * ow_):
-        ow = p % ow_
-        q = p // ow_
-        oh = q % oh_
-        q //= oh_
+    for r in prange(n_ * od_ * oh_):
+        oh = r % oh_
+        q = r // oh_
         od = q % od_
         n = q // od_
-        col = 0
-        for a in range(kd_):
-            z = od * strides[0] - pad[0] + a * dilation[0]
-            for b in range(kh_):
-                y = oh * strides[1] - pad[1] + b * dilation[1]
-                for e in range(kw_):
-                    xx = ow * strides[2] - pad[2] + e * dilation[2]
-                    if 0 <= z < d_ and 0 <= y < h_ and 0 <= xx < w_:
-                        for c in range(c_):
-                            cols[p, col + c] = x[n, z, y, xx, c]
-                    else:
-                        for c in range(c_):
-                            cols[p, col + c] = 0
-                    col += c_
+        for ow in range(ow_):
+            p = r * ow_ + ow
+            col = 0
+            for a in range(kd_):
+                z = od * strides[0] - pad[0] + a * dilation[0]
+                z_in = 0 <= z < d_
+                for b in range(kh_):
+                    y = oh * strides[1] - pad[1] + b * dilation[1]
+                    y_in = z_in and 0 <= y < h_
+                    for e in range(kw_):
+                        xx = ow * strides[2] - pad[2] + e * dilation[2]
+                        if y_in and 0 <= xx < w_:
+                            if c_ >= 16:
+                                cols[p, col:col + c_] = x[n, z, y, xx, :]
+                            else:  # a slice costs more than a few scalar copies
+                                for c in range(c_):
+                                    cols[p, col + c] = x[n, z, y, xx, c]
+                        else:
+                            for c in range(c_):
+                                cols[p, col + c] = 0
+                        col += c_
 
 
 @njit(parallel=True, cache=True)
 def _col2im(cols, dx, ksize, strides, dilation, pad, out_size):
-    """cols (N*OD*OH*OW, KD*KH*KW*C) -> dx (N,D,H,W,C): each input pixel gathers its taps."""
+    """cols (N*OD*OH*OW, KD*KH*KW*C) -> dx (N,D,H,W,C): each input pixel gathers its taps.
+
+    One task per input row (n, z, y), which only this task writes. Along W, the pixels a tap reaches
+    are every stride-th one from the first whose output position exists, so no modulo in the loop.
+    """
     n_, d_, h_, w_, c_ = dx.shape
     kd_, kh_, kw_ = ksize
     od_, oh_, ow_ = out_size
-    for p in prange(n_ * d_ * h_ * w_):
-        xx = p % w_
-        q = p // w_
-        y = q % h_
-        q //= h_
+    sw = strides[2]
+    for r in prange(n_ * d_ * h_):
+        y = r % h_
+        q = r // h_
         z = q % d_
         n = q // d_
-        for c in range(c_):
-            dx[n, z, y, xx, c] = 0
+        row = dx[n, z, y]
+        row[:, :] = 0
         for a in range(kd_):
             td = z + pad[0] - a * dilation[0]
             if td < 0 or td % strides[0] != 0 or td // strides[0] >= od_:
@@ -72,16 +84,20 @@ def _col2im(cols, dx, ksize, strides, dilation, pad, out_size):
                 th = y + pad[1] - b * dilation[1]
                 if th < 0 or th % strides[1] != 0 or th // strides[1] >= oh_:
                     continue
-                oh = th // strides[1]
+                base = ((n * od_ + od) * oh_ + th // strides[1]) * ow_
                 for e in range(kw_):
-                    tw = xx + pad[2] - e * dilation[2]
-                    if tw < 0 or tw % strides[2] != 0 or tw // strides[2] >= ow_:
-                        continue
-                    ow = tw // strides[2]
-                    row = ((n * od_ + od) * oh_ + oh) * ow_ + ow
                     col = ((a * kh_ + b) * kw_ + e) * c_
-                    for c in range(c_):
-                        dx[n, z, y, xx, c] += cols[row, col + c]
+                    off = pad[2] - e * dilation[2]  # the output column of pixel xx is (xx + off) / sw
+                    first = -off if off < 0 else (-off) % sw
+                    ow = (first + off) // sw
+                    for xx in range(first, w_, sw):
+                        if ow >= ow_:
+                            break
+                        src = cols[base + ow, col:col + c_]
+                        dst = row[xx]
+                        for c in range(c_):
+                            dst[c] += src[c]
+                        ow += 1
 
 
 def conv_output_shape(input_spatial, kernel_size, strides, dilation, pad_before, pad_after):
@@ -129,10 +145,13 @@ def _out_size(x5, ksize, strides, dilation, pb, pa):
     return out
 
 
-def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None):
+def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
+                 return_cols=False):
     """x (N,*S,C), w (*K,C,F), b (F,) or None -> y (N,*O,F); S, K, O of rank 1, 2 or 3.
 
     strides, dilation, pad_before, pad_after: one int per spatial axis (defaults 1, 1, 0, pad_before).
+    With ``return_cols`` it returns ``(y, cols)``: the im2col matrix (N*prod(O), prod(K)*C) that
+    ``conv_backward_weights`` can reuse, or None when the batch did not fit one workspace.
     """
     rank = w.ndim - 2
     if x.ndim != rank + 2 or x.shape[-1] != w.shape[-2]:
@@ -145,6 +164,7 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
     wmat = np.ascontiguousarray(w, dtype=x5.dtype).reshape(-1, f)
     per_sample = int(np.prod(out))
     y = np.empty((n * per_sample, f), dtype=x5.dtype)
+    cols = None
     if _is_pointwise(ksize, strides, pb, pa):
         np.matmul(x5.reshape(-1, c), wmat, out=y)
     else:
@@ -155,9 +175,12 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
             rows = (stop - start) * per_sample
             _im2col(x5[start:stop], cols[:rows], ksize, strides, dilation, pb, out)
             np.matmul(cols[:rows], wmat, out=y[start * per_sample:stop * per_sample])
+        if step < n:
+            cols = None  # only the last chunk is left in it
     if b is not None:
         y += np.asarray(b, dtype=y.dtype)
-    return y.reshape((n,) + out[3 - rank:] + (f,))
+    y = y.reshape((n,) + out[3 - rank:] + (f,))
+    return (y, cols) if return_cols else y
 
 
 def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_before=None,
@@ -190,8 +213,11 @@ def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_b
 
 
 def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad_before=None,
-                          pad_after=None):
-    """x (N,*S,C), grad (N,*O,F) -> dw (*K,C,F) with kernel_size = K."""
+                          pad_after=None, cols=None):
+    """x (N,*S,C), grad (N,*O,F) -> dw (*K,C,F) with kernel_size = K.
+
+    ``cols``: the im2col matrix of x that ``conv_forward(..., return_cols=True)`` gave, if any.
+    """
     rank = x.ndim - 2
     ksize, strides, dilation, pb, pa = _geometry(rank, kernel_size, strides, dilation, pad_before,
                                                  pad_after)
@@ -205,6 +231,10 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
     dw = np.zeros((width, f), dtype=x5.dtype)
     if _is_pointwise(ksize, strides, pb, pa):
         np.matmul(x5.reshape(-1, c).T, g, out=dw)
+    elif cols is not None:
+        if cols.shape != (g.shape[0], width):
+            raise ValueError(f"conv_backward_weights: cols {cols.shape} do not match ({g.shape[0]}, {width})")
+        np.matmul(cols.T, g, out=dw)
     else:
         per_sample = int(np.prod(out))
         step = _chunk(n, per_sample, width, x5.itemsize)
