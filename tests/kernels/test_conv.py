@@ -191,3 +191,35 @@ def test_kernel_larger_than_input_raises():
 def test_exported_through_ops():
     for name in conv.__all__:
         assert getattr(ops(), name) is getattr(conv, name)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("dilation", [1, 2])
+@pytest.mark.parametrize("pads", [("valid", 0, 0), ("same-odd", 1, 1), ("same-even", 0, 1)])
+def test_input_gradient_routes_agree(rank, dilation, pads):
+    """Stride 1 with fewer filters than channels takes the flipped-kernel forward route; it must equal
+    the col2im route (taken with the filters and channels the other way round, then compared to the
+    NumPy reference)."""
+    from numbacnn.kernels.cpu import conv as kc
+
+    rng = np.random.default_rng(rank * 10 + dilation)
+    k = 2 if pads[0] == "same-even" else 3
+    shape = (2,) + (7,) * rank + (5,)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((k,) * rank + (5, 3))  # F=3 < C=5: the forward route
+    before, after = (pads[1] * dilation,) * rank, (pads[2] * dilation,) * rank
+    y = kc.conv_forward(x, w, None, None, (dilation,) * rank, before, after)
+    g = rng.standard_normal(y.shape)
+    dx = kc.conv_backward_input(g, w, x.shape, None, (dilation,) * rank, before, after)
+    eps = 1e-6
+    num = np.zeros_like(x)
+    flat = x.reshape(-1)
+    for i in range(0, flat.size, max(1, flat.size // 40)):
+        old = flat[i]
+        flat[i] = old + eps
+        fp = np.sum(kc.conv_forward(x, w, None, None, (dilation,) * rank, before, after) * g)
+        flat[i] = old - eps
+        fm = np.sum(kc.conv_forward(x, w, None, None, (dilation,) * rank, before, after) * g)
+        flat[i] = old
+        num.reshape(-1)[i] = (fp - fm) / (2 * eps)
+        np.testing.assert_allclose(dx.reshape(-1)[i], num.reshape(-1)[i], rtol=1e-5, atol=1e-7)

@@ -196,6 +196,8 @@ def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_b
     if grad.shape != (n,) + out[3 - rank:] + (f,):
         raise ValueError(f"conv_backward_input: gradient {grad.shape} does not match input {input_shape} "
                          f"and kernel {w.shape}")
+    if strides == (1, 1, 1) and f < c:
+        return _backward_input_as_forward(grad, w, rank, dilation, pb, pa)
     g = np.ascontiguousarray(grad).reshape(-1, f)
     wmat_t = np.ascontiguousarray(w, dtype=g.dtype).reshape(-1, f).T
     if _is_pointwise(ksize, strides, pb, pa):
@@ -210,6 +212,18 @@ def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_b
         np.matmul(g[start * per_sample:stop * per_sample], wmat_t, out=cols[:rows])
         _col2im(cols[:rows], dx5[start:stop], ksize, strides, dilation, pb, out)
     return dx5.reshape(input_shape)
+
+
+def _backward_input_as_forward(grad, w, rank, dilation, pb, pa):
+    """Stride-1 input gradient as a forward convolution: dx = conv(grad, flipped w with C and F swapped),
+    padded by (k-1)*dilation - pad on each side. Its columns are K*F wide instead of K*C, so it is the
+    cheaper route when F < C, and it needs no col2im."""
+    ksize = w.shape[:rank]
+    dil = dilation[3 - rank:]
+    flipped = np.ascontiguousarray(np.swapaxes(w[(slice(None, None, -1),) * rank], -1, -2))
+    before = tuple((k - 1) * d - p for k, d, p in zip(ksize, dil, pb[3 - rank:]))
+    after = tuple((k - 1) * d - p for k, d, p in zip(ksize, dil, pa[3 - rank:]))
+    return conv_forward(np.ascontiguousarray(grad), flipped, None, None, dil, before, after)
 
 
 def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad_before=None,
