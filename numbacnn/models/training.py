@@ -16,7 +16,7 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..callbacks import CallbackList
-from ..layers.base import InputLayer
+from ..layers.base import InputLayer, format_shape
 from ..utils.progbar import Progbar
 from .trainer import NonFiniteLossError, Trainer
 
@@ -76,7 +76,23 @@ class TrainingMixin:
                              "make sure both contain the same number of samples")
         if len(x) == 0:
             raise ValueError(f'Model "{self.name}": no samples given (x has shape {x.shape})')
+        if self.loss_fn is not None:
+            self._check_targets(y)
         return x, y
+
+    def _check_targets(self, y):
+        """Raise before any arithmetic if the targets cannot be scored against the model's output
+        (labels out of range, wrong shape): the loss is tried once on a uniform dummy prediction."""
+        out_shape = tuple(self.output.shape[1:])
+        dummy = np.full((len(y),) + out_shape, 1.0 / max(1, out_shape[-1] if out_shape else 1),
+                        dtype=self.dtype)
+        try:
+            self.loss_fn.value(y, dummy)
+        except ValueError as err:
+            layer = self._output_tensor._node.layer
+            raise ValueError(f'Targets do not fit the output of layer "{layer.name}" ({type(layer).__name__}), '
+                             f"output shape {format_shape(self.output.shape)}, targets shape {y.shape}: "
+                             f"{err}") from None
 
     # ----- one batch ---------------------------------------------------------------------------
     def _reset_metrics(self):

@@ -214,8 +214,15 @@ def test_labels_out_of_range_are_refused_before_training():
     x, y = blobs(16)
     y[3] = 7
     model = mlp()
-    with pytest.raises(ValueError, match="7"):
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r'output of layer "dense_1" \(Dense\), output shape \(None, 3\), '
+                                         r"targets shape \(16,\).*labels must be in \[0, 3\).*7"):
         model.fit(x, y, verbose=0)
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"output shape \(None, 3\), targets shape \(16, 4\)"):
+        model.compile("sgd", "categorical_crossentropy")
+        model.evaluate(x, np.zeros((16, 4)), verbose=0)
 
 
 def test_verbose_progress_output(capsys):
