@@ -30,6 +30,7 @@ __all__ = [
     "CSVLogger",
     "LambdaCallback",
     "TerminateOnNaN",
+    "ModelCheckpoint",
 ]
 
 
@@ -642,3 +643,126 @@ class TerminateOnNaN(Callback):
                                    "Terminating training immediately.")
             _print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) during training, every epoch or every ``save_freq`` batches.
+
+    Args:
+        filepath: where to save; may hold ``str.format`` fields filled with ``epoch`` (1-based, as Keras
+            names files), ``batch`` (1-based, with an integer ``save_freq``) and the logs, e.g.
+            ``"ckpt-{epoch:02d}-{val_loss:.2f}.weights.h5"``. Whole models need a name ending in ``.h5``;
+            weights ``.weights.h5`` (Keras 3 layout) or ``.h5`` / ``.hdf5`` (Keras 2 layout).
+        monitor: the logged quantity that decides what "best" is (``save_best_only``).
+        verbose: 1 prints a message at each save (and each non-improvement).
+        save_best_only: save only when ``monitor`` improves on the best value so far.
+        save_weights_only: ``model.save_weights(path)`` instead of ``model.save(path)``.
+        mode: "min", "max" or "auto" ("max" for names containing "acc" or "auc", else "min").
+        save_freq: "epoch", or save after every that many training batches.
+        initial_value_threshold: the best value to beat before the first save (``save_best_only``).
+
+    Every save replaces its file atomically, so an interrupted run leaves the previous checkpoint whole.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.save_freq = save_freq
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
+                                     or save_freq <= 0):
+            raise ValueError(f"Unrecognized save_freq: {save_freq}. Expected save_freq are 'epoch' or "
+                             "positive integer values")
+        if save_weights_only:
+            if not self.filepath.endswith((".weights.h5", ".h5", ".hdf5")):
+                raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath "
+                                 "provided must end in `.weights.h5` (Keras 3 layout) or `.h5` (Keras 2 "
+                                 f"layout). Received: filepath={self.filepath}")
+        elif not self.filepath.endswith((".h5", ".hdf5")):
+            raise ValueError("The filepath provided must end in `.h5` (numbacnn saves whole models in "
+                             "Keras's HDF5 format; .keras is not supported). Received: "
+                             f"filepath={self.filepath}")
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"ModelCheckpoint mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
+            mode = "auto"
+        self.mode = mode
+        self._greater = mode == "max" or (mode == "auto" and _maximizes(monitor))
+        self.best = initial_value_threshold
+        self._current_epoch = 0
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._should_save_on_batch(batch):
+            self._save_model(self._current_epoch, batch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save_model(epoch, None, logs or {})
+
+    def _should_save_on_batch(self, batch):
+        if self.save_freq == "epoch":
+            return False
+        if self._last_batch_seen is None or batch <= self._last_batch_seen:
+            added = batch + 1  # a new epoch: batches are 0-based
+        else:
+            added = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += added
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def _is_improvement(self, value):
+        if self.best is None:
+            return True
+        return value > self.best if self._greater else value < self.best
+
+    def _should_save(self, epoch, logs, filepath):
+        if not self.save_best_only:
+            if self.verbose > 0:
+                _print(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+            return True
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=3)
+            return True
+        best = "None" if self.best is None else f"{self.best:.5f}"
+        if self._is_improvement(current):
+            if self.verbose > 0:
+                _print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                       f"saving model to {filepath}")
+            self.best = current
+            return True
+        if self.verbose > 0:
+            _print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
+        return False
+
+    def _get_file_path(self, epoch, batch, logs):
+        try:
+            if batch is None or "batch" in logs:
+                return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
+        except KeyError as err:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". '
+                           f"Reason: {err}") from None
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._get_file_path(epoch, batch, logs)
+        if os.path.isdir(filepath):
+            raise OSError("Please specify a non-directory filepath for ModelCheckpoint. Filepath used is an "
+                          f"existing directory: {filepath}")
+        if not self._should_save(epoch, logs, filepath):
+            return
+        if self.save_weights_only:
+            self.model.save_weights(filepath, overwrite=True)
+        else:
+            self.model.save(filepath, overwrite=True)

@@ -1,7 +1,8 @@
 """Sequential and functional models (``from numbacnn.models import Sequential, Model``)."""
 
+from ..saving import load_model, model_from_json
 from .model import Model
 from .sequential import Sequential
 from .trainer import NonFiniteLossError, Trainer
 
-__all__ = ["Model", "NonFiniteLossError", "Sequential", "Trainer"]
+__all__ = ["Model", "NonFiniteLossError", "Sequential", "Trainer", "load_model", "model_from_json"]

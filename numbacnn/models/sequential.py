@@ -6,7 +6,7 @@ layers are called on symbolic tensors, so every shape error is raised at ``add()
 time, naming the layer, as in Keras.
 """
 
-from ..layers.base import Input, InputLayer, KerasTensor, Layer
+from ..layers.base import InputLayer, KerasTensor, Layer
 from .model import Model, assign_layer_names
 
 
@@ -74,8 +74,9 @@ class Sequential(Model):
         if self._input_layer is None or not self._stack:
             self.built = False
             return
-        inputs = Input(batch_shape=self._input_layer.batch_shape, dtype=self._input_layer.dtype,
-                       name=self._input_layer.name if self._input_layer.has_name else None)
+        # The input layer's own tensor, as in Keras 3: every rebuild (pop, add) starts from the same tensor,
+        # so layer.output still leads back to model.input (Model(model.input, ...) after a pop()).
+        inputs = self._input_layer.output
         x = inputs
         for layer in self._stack:
             x = layer(x)

@@ -1,0 +1,103 @@
+"""Small models for the saving tests: one case per layer class, and a few whole networks."""
+
+import numpy as np
+
+from numbacnn import layers as L
+from numbacnn.models import Model, Sequential
+
+# (id, layer factory, input shape without the batch) -- one entry per layer class numbacnn exports.
+LAYER_CASES = [
+    ("conv1d", lambda: L.Conv1D(3, 2, strides=2, padding="same", activation="relu"), (7, 2)),
+    ("conv2d", lambda: L.Conv2D(3, (2, 3), dilation_rate=(1, 2), use_bias=False), (6, 7, 2)),
+    ("conv3d", lambda: L.Conv3D(2, 2, padding="same"), (3, 4, 3, 2)),
+    ("max_pooling1d", lambda: L.MaxPooling1D(2, padding="same"), (5, 2)),
+    ("max_pooling2d", lambda: L.MaxPooling2D((2, 2), strides=1), (4, 4, 2)),
+    ("max_pooling3d", lambda: L.MaxPooling3D(2), (4, 4, 4, 1)),
+    ("average_pooling1d", lambda: L.AveragePooling1D(2), (6, 2)),
+    ("average_pooling2d", lambda: L.AveragePooling2D(2, padding="same"), (5, 5, 2)),
+    ("average_pooling3d", lambda: L.AveragePooling3D(2), (4, 4, 2, 1)),
+    ("global_max_pooling1d", lambda: L.GlobalMaxPooling1D(), (5, 2)),
+    ("global_max_pooling2d", lambda: L.GlobalMaxPooling2D(keepdims=True), (4, 4, 2)),
+    ("global_max_pooling3d", lambda: L.GlobalMaxPooling3D(), (3, 3, 3, 2)),
+    ("global_average_pooling1d", lambda: L.GlobalAveragePooling1D(keepdims=True), (5, 2)),
+    ("global_average_pooling2d", lambda: L.GlobalAveragePooling2D(), (4, 4, 2)),
+    ("global_average_pooling3d", lambda: L.GlobalAveragePooling3D(), (3, 3, 3, 2)),
+    ("dense", lambda: L.Dense(3, activation="tanh", kernel_initializer="he_normal"), (4,)),
+    ("batch_normalization", lambda: L.BatchNormalization(momentum=0.9, epsilon=1e-2), (3, 3, 4)),
+    ("batch_normalization_no_scale", lambda: L.BatchNormalization(scale=False), (5,)),
+    ("dropout", lambda: L.Dropout(0.3, seed=3), (4,)),
+    ("spatial_dropout1d", lambda: L.SpatialDropout1D(0.2), (4, 3)),
+    ("spatial_dropout2d", lambda: L.SpatialDropout2D(0.2), (3, 3, 2)),
+    ("spatial_dropout3d", lambda: L.SpatialDropout3D(0.2), (2, 2, 2, 2)),
+    ("flatten", lambda: L.Flatten(), (2, 3, 2)),
+    ("reshape", lambda: L.Reshape((3, -1)), (2, 3, 2)),
+    ("zero_padding1d", lambda: L.ZeroPadding1D((1, 2)), (4, 2)),
+    ("zero_padding2d", lambda: L.ZeroPadding2D(((1, 0), (2, 1))), (3, 3, 2)),
+    ("zero_padding3d", lambda: L.ZeroPadding3D(1), (2, 2, 2, 1)),
+    ("activation", lambda: L.Activation("sigmoid"), (4,)),
+    ("relu", lambda: L.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.5), (4,)),
+    ("leaky_relu", lambda: L.LeakyReLU(negative_slope=0.2), (4,)),
+    ("elu", lambda: L.ELU(alpha=0.5), (4,)),
+    ("softmax", lambda: L.Softmax(), (4,)),
+]
+
+
+def perturb(model, seed=0):
+    """Give every weight a distinct non-trivial value (moving variances positive)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.uniform(0.5, 1.5, w.shape) if w.name == "moving_variance"
+                       else rng.normal(0.0, 0.5, w.shape) for w in model.weights])
+    return model
+
+
+def one_layer_model(case):
+    _, factory, shape = case
+    return perturb(Sequential([L.Input(shape=shape), factory()]))
+
+
+def cnn_2d():
+    """Every 2-D layer in one Sequential, the first layer given input_shape= as the seeds write it."""
+    return perturb(Sequential([
+        L.ZeroPadding2D(1, input_shape=(10, 10, 3)),
+        L.Conv2D(4, 3, activation="relu"),
+        L.BatchNormalization(),
+        L.MaxPooling2D(),
+        L.Conv2D(4, 3, padding="same", strides=2, use_bias=False),
+        L.AveragePooling2D(1),
+        L.ReLU(),
+        L.LeakyReLU(),
+        L.ELU(),
+        L.Dropout(0.2),
+        L.SpatialDropout2D(0.1),
+        L.Activation("tanh"),
+        L.Flatten(),
+        L.Dense(6),
+        L.Reshape((2, 3)),
+        L.Flatten(),
+        L.Dense(3),
+        L.Softmax(),
+    ], name="all_2d"))
+
+
+def nested_functional():
+    """A functional model with a shared layer (called twice) and a nested Sequential."""
+    inp = L.Input(shape=(5,), name="features")
+    shared = L.Dense(4, activation="tanh", name="shared")
+    h = shared(shared(L.Dense(4)(inp)))
+    inner = Sequential([L.Input(shape=(4,)), L.Dense(3), L.BatchNormalization()], name="inner")
+    return perturb(Model(inp, L.Dense(2, activation="softmax")(inner(h)), name="nested"))
+
+
+def small_cnn(num_classes=3, dropout=0.0):
+    """The seeds' recipe at 8x8: conv, pooling, BN, dense head."""
+    layers = [
+        L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+        L.BatchNormalization(),
+        L.MaxPooling2D(),
+        L.Flatten(),
+        L.Dense(8, activation="relu"),
+    ]
+    if dropout:
+        layers.append(L.Dropout(dropout))
+    layers.append(L.Dense(num_classes, activation="softmax"))
+    return Sequential(layers)
