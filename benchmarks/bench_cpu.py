@@ -161,8 +161,8 @@ def main(argv=None):
               f"| {ni:>14,.0f} | {ti:>11,.0f} | {ni / ti:>5.2f} |", flush=True)
     if not args.no_start:
         cold, warm = start_times()
-        print(f"\nstart-up to the end of the first training step (cifar_cnn, batch 32), from interpreter start: "
-              f"cold (empty Numba cache) {cold:.1f} s, warm (cache filled) {warm:.1f} s")
+        print("\nstart-up to the end of the first training step (cifar_cnn, batch 32), from interpreter "
+              f"start: cold (empty Numba cache) {cold:.1f} s, warm (cache filled) {warm:.1f} s")
 
 
 if __name__ == "__main__":

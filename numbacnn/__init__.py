@@ -23,10 +23,11 @@ from . import (  # noqa: E402
     metrics,
     models,
     optimizers,
+    saving,
     utils,
 )
 
 __version__ = "0.1.0"
 
 __all__ = ["activations", "applications", "backend", "callbacks", "datasets", "initializers", "layers",
-           "losses", "metrics", "models", "optimizers", "utils"]
+           "losses", "metrics", "models", "optimizers", "saving", "utils"]

@@ -5,9 +5,10 @@ A layer is thin: it knows shapes and keeps its weights; the arithmetic lives in
 
 * ``build(input_shape)``            create weights with ``add_weight`` (shapes include the batch dim, None)
 * ``compute_output_shape(shape)``   e.g. (None, 28, 28, 1) -> (None, 26, 26, 32)
-* ``forward(x, training=False)``    numpy in, numpy out; when ``training`` keep what backward needs in ``self._cache``
+* ``forward(x, training=False)``    numpy in, numpy out; when ``training``, keep what backward needs
+                                    in ``self._cache``
 * ``backward(grad)``                gradient w.r.t. the input of the last forward(training=True); *adds* the
-                                    weight gradients into ``weight.grad`` (a trainer zeroes them before each step);
+                                    weight gradients into ``weight.grad`` (a trainer zeroes them first);
                                     may return None when ``self.input_grad_needed`` is False
 * ``get_config()``                  Keras's constructor arguments, for ``to_json``
 
@@ -35,7 +36,8 @@ def to_snake_case(name):
 
 def format_shape(shape):
     """(None, 28, 28, 1) as Keras prints it."""
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def normalize_tuple(value, n, arg_name, layer_name="layer"):

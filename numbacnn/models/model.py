@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 
 from ..layers.base import InputLayer, KerasTensor, Layer, format_shape
+from ..saving import SavingMixin
 from .summary import print_summary
 from .training import TrainingMixin
 
@@ -57,7 +58,7 @@ def _as_single_tensor(value, what):
     return value
 
 
-class Model(TrainingMixin, Layer):
+class Model(TrainingMixin, SavingMixin, Layer):
     """``Model(inputs=Input(...), outputs=y)``: a functional model (one input, one output)."""
 
     _default_model_name = "functional"
@@ -220,27 +221,31 @@ class Model(TrainingMixin, Layer):
     def backward(self, grad):
         """Gradient w.r.t. the model input of the last forward(training=True); fills weight grads.
 
-        With ``self.input_grad_needed`` False (a top-level model in training) the layers that read the
-        model input skip their input gradient, and None is returned.
+        Only what some trainable weight needs is computed: a node with nothing trainable at or
+        upstream of it is skipped, and a layer whose input leads to nothing trainable is told so
+        (``input_grad_needed`` False). With ``self.input_grad_needed`` False (a top-level model in
+        training) the gradient w.r.t. the data itself is not computed either, and None is returned.
         """
         caches = self._cache
         if caches is None:
             raise RuntimeError(f'Model "{self.name}": backward() needs a forward(training=True) first')
-        grads = {id(self._output_tensor): grad}
         compute_nodes = [n for n in self._nodes if not isinstance(n.layer, InputLayer)]
+        wanted = {id(self._input_tensor): self.input_grad_needed}  # tensor -> is d(loss)/d(tensor) needed
+        for node in compute_nodes:
+            wanted[id(node.output)] = wanted[id(node.input)] or bool(node.layer.trainable_weights)
+        grads = {id(self._output_tensor): grad}
         for node, cache in zip(reversed(compute_nodes), reversed(caches)):
             g = grads.pop(id(node.output), None)
-            if g is None:
+            if g is None or not wanted[id(node.output)]:
                 continue
             layer = node.layer
             layer._cache = cache
-            reads_input = node.input is self._input_tensor
-            layer.input_grad_needed = self.input_grad_needed or not reads_input
+            layer.input_grad_needed = wanted[id(node.input)]
             try:
                 gx = layer.backward(g)
             finally:
                 layer.input_grad_needed = True
-            if gx is None:
+            if gx is None or not wanted[id(node.input)]:
                 continue
             key = id(node.input)
             grads[key] = gx if key not in grads else grads[key] + gx

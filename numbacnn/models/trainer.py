@@ -109,9 +109,10 @@ class Trainer:
             self.logs = self.model._train_step(self.x[idx], self.y[idx])
         except NonFiniteLossError as err:
             if not self._tolerate_nan:
-                raise NonFiniteLossError(f"Loss became {err} at epoch {self.epoch + 1}, batch {self.batch + 1}; "
-                                         "training stopped and the weights are those from before this "
-                                         "batch. Try a lower learning rate or check the data for NaN.") from None
+                raise NonFiniteLossError(
+                    f"Loss became {err} at epoch {self.epoch + 1}, batch {self.batch + 1}; training stopped "
+                    "and the weights are those from before this batch. Try a lower learning rate or check "
+                    "the data for NaN.") from None
             self.logs = dict(self.model._metric_results(), loss=float("nan"))
         self.callbacks.on_train_batch_end(self.batch, dict(self.logs))
         self.batch += 1

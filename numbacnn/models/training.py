@@ -90,9 +90,9 @@ class TrainingMixin:
             self.loss_fn.value(y, dummy)
         except ValueError as err:
             layer = self._output_tensor._node.layer
-            raise ValueError(f'Targets do not fit the output of layer "{layer.name}" ({type(layer).__name__}), '
-                             f"output shape {format_shape(self.output.shape)}, targets shape {y.shape}: "
-                             f"{err}") from None
+            raise ValueError(f'Targets do not fit the output of layer "{layer.name}" '
+                             f"({type(layer).__name__}), output shape {format_shape(self.output.shape)}, "
+                             f"targets shape {y.shape}: {err}") from None
 
     # ----- one batch ---------------------------------------------------------------------------
     def _reset_metrics(self):
@@ -257,8 +257,12 @@ class TrainingMixin:
         """[(layer name, output)] for every layer, inference mode, for the batch ``x``."""
         x = self._prepare_x(x)
         found = []
-        self.forward(x, training=False,
-                     hook=lambda layer, y: None if isinstance(layer, InputLayer) else found.append((layer.name, y)))
+
+        def keep(layer, y):
+            if not isinstance(layer, InputLayer):
+                found.append((layer.name, y))
+
+        self.forward(x, training=False, hook=keep)
         return found
 
 

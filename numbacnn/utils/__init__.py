@@ -19,7 +19,7 @@ def set_random_seed(seed):
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
-    """Integer class labels (N,) or (N, 1) as one-hot rows (N, num_classes), like keras.utils.to_categorical."""
+    """Integer labels (N,) or (N, 1) as one-hot rows (N, num_classes), like keras.utils.to_categorical."""
     y = np.asarray(y)
     if y.ndim > 1 and y.shape[-1] == 1:
         y = y.reshape(y.shape[:-1])

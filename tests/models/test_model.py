@@ -181,3 +181,24 @@ def test_pop_removes_the_last_layer_and_reconnects():
     model.add(Dense(5, activation="softmax"))
     assert model.output_shape == (None, 5)
     assert model.layers[-1].name == "dense"
+
+
+def test_backward_skips_what_no_trainable_weight_needs():
+    """A frozen base is not differentiated at all, and the first trainable layer above it computes no
+    input gradient; the data's own gradient is never computed in training."""
+    model = small_cnn()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    conv, pool = model.layers[0], model.layers[1]
+    conv.trainable = False
+    calls = []
+
+    def refuse(grad):
+        raise AssertionError("a frozen base was differentiated")
+
+    conv.backward = pool.backward = refuse
+    dense = model.layers[-1]
+    original = dense.backward
+    dense.backward = lambda g: calls.append(dense.input_grad_needed) or original(g)
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    model.train_on_batch(x, np.array([0, 1, 2, 0]))
+    assert calls == [False]
