@@ -417,3 +417,16 @@ def test_real_fashion_mnist_from_debian(monkeypatch):
     np.testing.assert_array_equal(np.bincount(yt, minlength=10), [1000] * 10)
     assert y[0] == 9 and yt[0] == 9  # both sets start with an ankle boot
     assert abs(x.mean() - 72.94) < 0.01  # the published mean intensity, 0.2860 * 255
+
+
+def test_the_shipped_sample_loads_with_every_class():
+    import pathlib
+
+    from numbacnn.datasets import fashion_mnist
+
+    sample = pathlib.Path(__file__).parents[2] / "data" / "fashion-mnist-sample"
+    (x, y), (x_test, y_test) = fashion_mnist.load_data(data_dir=str(sample))
+    assert x.shape == (600, 28, 28) and x.dtype == np.uint8
+    assert x_test.shape == (200, 28, 28)
+    assert np.bincount(y).tolist() == [60] * 10
+    assert np.bincount(y_test).tolist() == [20] * 10
