@@ -1,4 +1,4 @@
-"""Numba CPU kernels (``@njit(parallel=True, cache=True)``), one module per layer family.
+"""Numba CPU kernels (``@njit(parallel=True, cache=True, nogil=True)``), one module per layer family.
 
 Each module lists its public kernels in ``__all__``; they are re-exported here so that
 ``numbacnn.kernels.ops()`` gives one flat namespace, the same as ``kernels.cuda``.

@@ -40,7 +40,7 @@ _INV_SQRT_2PI = 0.3989422804014327
 _GELU_C = 0.044715
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sigmoid(v):
     if v >= 0.0:
         return 1.0 / (1.0 + math.exp(-v))
@@ -48,7 +48,7 @@ def _sigmoid(v):
     return e / (1.0 + e)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _softplus(v):
     return max(v, 0.0) + math.log1p(math.exp(-abs(v)))
 
@@ -135,14 +135,14 @@ def _act_derivative(v, a, kind, p0, p1, p2):
     return 1.0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_relu(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = relu(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_RELU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_relu(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * relu'(z)."""
     for i in prange(g.shape[0]):
@@ -160,7 +160,7 @@ def _forward_sigmoid(x, y, p0, p1, p2):
     np.divide(np.where(x >= 0, 1.0, e).astype(y.dtype, copy=False), y, out=y)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_sigmoid(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * sigmoid'(z)."""
     for i in prange(g.shape[0]):
@@ -172,147 +172,147 @@ def _forward_tanh(x, y, p0, p1, p2):
     np.tanh(x, out=y)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_tanh(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * tanh'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_TANH, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_elu(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = elu(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_ELU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_elu(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * elu'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_ELU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_selu(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = selu(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_SELU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_selu(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * selu'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_SELU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_softplus(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = softplus(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_SOFTPLUS, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_softplus(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * softplus'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_SOFTPLUS, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_softsign(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = softsign(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_SOFTSIGN, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_softsign(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * softsign'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_SOFTSIGN, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_silu(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = silu(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_SILU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_silu(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * silu'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_SILU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_gelu(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = gelu(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_GELU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_gelu(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * gelu'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_GELU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_hard_sigmoid(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = hard_sigmoid(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_HARD_SIGMOID, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_hard_sigmoid(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * hard_sigmoid'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_HARD_SIGMOID, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_hard_silu(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = hard_silu(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_HARD_SILU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_hard_silu(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * hard_silu'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_HARD_SILU, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_exponential(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = exponential(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_EXPONENTIAL, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_exponential(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * exponential'(z)."""
     for i in prange(g.shape[0]):
         dz[i] = g[i] * _act_derivative(np.float64(z[i]), np.float64(a[i]), ACT_EXPONENTIAL, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_mish(x, y, p0, p1, p2):
     """x (M,) -> y (M,) = mish(x)."""
     for i in prange(x.shape[0]):
         y[i] = _act_value(np.float64(x[i]), ACT_MISH, p0, p1, p2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_mish(g, z, a, dz, p0, p1, p2):
     """g, z, a (M,) -> dz (M,) = g * mish'(z)."""
     for i in prange(g.shape[0]):
@@ -375,7 +375,7 @@ def activation_backward(grad, z, a, kind, p0=0.0, p1=0.0, p2=0.0):
     return dz
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _softmax_rows(x, y):
     """x (M,K) -> y (M,K): exp(x - max) / sum, per row."""
     m_, k_ = x.shape
@@ -393,7 +393,7 @@ def _softmax_rows(x, y):
             y[i, k] *= inv
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _softmax_backward_rows(g, a, dz):
     """g, a (M,K) -> dz (M,K) = a * (g - sum(g * a)), the Jacobian-vector product per row."""
     m_, k_ = g.shape

@@ -19,7 +19,7 @@ __all__ = ["conv_backward_bias", "conv_backward_input", "conv_backward_weights",
 _WORKSPACE_BYTES = 64 * 2 ** 20
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
     """x (N,D,H,W,C) -> cols (N*OD*OH*OW, KD*KH*KW*C); taps that fall in the padding are 0.
 
@@ -57,7 +57,7 @@ def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
                         col += c_
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _col2im(cols, dx, ksize, strides, dilation, pad, out_size):
     """cols (N*OD*OH*OW, KD*KH*KW*C) -> dx (N,D,H,W,C): each input pixel gathers its taps.
 

@@ -12,7 +12,7 @@ from numba import njit
 __all__ = ["dense_forward", "dense_backward"]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _add_bias_rows(y, b):
     """y (M,U) += b (U,) in place."""
     m_, u_ = y.shape
@@ -21,7 +21,7 @@ def _add_bias_rows(y, b):
             y[i, j] += b[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _accumulate_column_sums(g, out):
     """out (U,) += sum over rows of g (M,U), accumulated in float64 row by row."""
     m_, u_ = g.shape

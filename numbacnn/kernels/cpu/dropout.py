@@ -6,7 +6,7 @@ from numba import njit, prange
 __all__ = ["dropout_forward", "dropout_backward"]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _dropout_1d(x, u, keep_prob, y, mask):
     """x, u (M,) -> y, mask (M,): mask = 1/keep_prob where u < keep_prob else 0, y = x * mask."""
     scale = 1.0 / keep_prob
@@ -16,7 +16,7 @@ def _dropout_1d(x, u, keep_prob, y, mask):
         y[i] = x[i] * m
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _multiply_1d(g, mask, out):
     """out (M,) = g * mask."""
     for i in prange(g.shape[0]):

@@ -16,7 +16,7 @@ __all__ = ["softmax_cross_entropy", "sparse_softmax_cross_entropy", "probs_cross
            "squared_error", "absolute_error"]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _clip(v, lo, hi):
     """v clipped to [lo, hi]; NaN stays NaN (so a NaN prediction gives a NaN loss, as in Keras)."""
     if v != v:
@@ -24,7 +24,7 @@ def _clip(v, lo, hi):
     return min(max(v, lo), hi)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _log_sum_exp(z, r):
     """log(sum(exp(z[r]))) of row r of z (R,C), max-subtracted."""
     c_ = z.shape[1]
@@ -37,7 +37,7 @@ def _log_sum_exp(z, r):
     return m + math.log(s)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def softmax_cross_entropy(logits, targets, scale):
     """Fused softmax + crossentropy: logits (R,C), targets (R,C), scale (R,) -> loss (R,), grad (R,C).
 
@@ -61,7 +61,7 @@ def softmax_cross_entropy(logits, targets, scale):
     return loss, grad
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def sparse_softmax_cross_entropy(logits, labels, scale):
     """Fused softmax + crossentropy with integer labels: logits (R,C), labels (R,) int64 in [0,C), scale (R,)
     -> loss (R,) = logsumexp(logits[r]) - logits[r, labels[r]], grad (R,C) = scale * (softmax - one_hot).
@@ -79,7 +79,7 @@ def sparse_softmax_cross_entropy(logits, labels, scale):
     return loss, grad
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def probs_cross_entropy(probs, targets, scale, eps):
     """Keras's categorical crossentropy: probs (R,C), targets (R,C), scale (R,) -> loss (R,), grad (R,C).
 
@@ -110,7 +110,7 @@ def probs_cross_entropy(probs, targets, scale, eps):
     return loss, grad
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def sparse_probs_cross_entropy(probs, labels, scale, eps):
     """Keras's sparse categorical crossentropy on probabilities: probs (R,C), labels (R,) int64, scale (R,)
     -> loss (R,) = -log(clip(probs[r,k] / sum(probs[r]), eps, 1-eps)), grad (R,C) w.r.t. probs (scaled).
@@ -134,7 +134,7 @@ def sparse_probs_cross_entropy(probs, labels, scale, eps):
     return loss, grad
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def sigmoid_binary_cross_entropy(logits, targets, scale):
     """Binary crossentropy on logits: logits (R,C), targets (R,C), scale (R,) -> loss (R,), grad (R,C).
 
@@ -156,7 +156,7 @@ def sigmoid_binary_cross_entropy(logits, targets, scale):
     return loss, grad
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def probs_binary_cross_entropy(probs, targets, scale, eps):
     """Keras's binary crossentropy on probabilities: probs (R,C), targets (R,C), scale (R,) -> loss, grad.
 
@@ -180,7 +180,7 @@ def probs_binary_cross_entropy(probs, targets, scale, eps):
     return loss, grad
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def squared_error(y_pred, y_true, scale):
     """Mean squared error: y_pred (R,C), y_true (R,C), scale (R,) -> loss (R,) = mean_c (y_true - y_pred)^2,
     grad (R,C) = scale * 2 (y_pred - y_true) / C.
@@ -198,7 +198,7 @@ def squared_error(y_pred, y_true, scale):
     return loss, grad
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def absolute_error(y_pred, y_true, scale):
     """Mean absolute error: y_pred (R,C), y_true (R,C), scale (R,) -> loss (R,) = mean_c |y_true - y_pred|,
     grad (R,C) = scale * sign(y_pred - y_true) / C (0 where equal).

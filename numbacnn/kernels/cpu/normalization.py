@@ -16,7 +16,7 @@ __all__ = ["batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_back
 _BLOCKS = 64
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _block_sums(x, center, n_blocks):
     """x (M,C), center (C,) -> partial (n_blocks,2,C): per row block, sums of (x - center) and its square."""
     m_, c_ = x.shape
@@ -35,7 +35,7 @@ def _block_sums(x, center, n_blocks):
     return partial
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _block_grad_sums(g, x, mean, inv_std, n_blocks):
     """g, x (M,C) -> partial (n_blocks,2,C): per row block, sums of g and of g * (x - mean) * inv_std."""
     m_, c_ = x.shape
@@ -53,7 +53,7 @@ def _block_grad_sums(g, x, mean, inv_std, n_blocks):
     return partial
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _affine(x, scale, shift, y):
     """y (M,C) = x * scale[c] + shift[c]."""
     m_, c_ = x.shape
@@ -62,7 +62,7 @@ def _affine(x, scale, shift, y):
             y[i, c] = x[i, c] * scale[c] + shift[c]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _bn_input_grad(x, g, mean, inv_std, k, mean_g, mean_gxhat, dx):
     """dx (M,C) = k * (g - mean_g - xhat * mean_gxhat), xhat = (x - mean) * inv_std, k = gamma * inv_std."""
     m_, c_ = x.shape

@@ -12,14 +12,14 @@ __all__ = ["sgd_update", "sgd_momentum_update", "adam_update", "amsgrad_update",
            "adagrad_update"]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def sgd_update(w, g, lr):
     """w (P,), g (P,): w -= lr * g."""
     for i in prange(w.size):
         w[i] -= g[i] * lr
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def sgd_momentum_update(w, g, m, lr, momentum, nesterov):
     """w, g, m (P,): m = momentum*m - lr*g; then w += m, or w += momentum*m - lr*g when nesterov."""
     for i in prange(w.size):
@@ -30,7 +30,7 @@ def sgd_momentum_update(w, g, m, lr, momentum, nesterov):
             w[i] += m[i]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def adam_update(w, g, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
     """w, g, m, v (P,): m += (g-m)(1-b1); v += (g^2-v)(1-b2); w -= alpha*m / (sqrt(v)+eps).
 
@@ -42,7 +42,7 @@ def adam_update(w, g, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
         w[i] -= (m[i] * alpha) / (np.sqrt(v[i]) + epsilon)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def amsgrad_update(w, g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
     """Adam with amsgrad, w, g, m, v, v_hat (P,): as adam_update with v_hat = max(v_hat, v) in v's place."""
     for i in prange(w.size):
@@ -52,7 +52,7 @@ def amsgrad_update(w, g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2,
         w[i] -= (m[i] * alpha) / (np.sqrt(v_hat[i]) + epsilon)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def rmsprop_update(w, g, velocity, momentum_slot, average_grad, lr, rho, one_minus_rho, momentum, epsilon,
                    centered, use_momentum):
     """w, g, velocity (P,); momentum_slot (P,) if use_momentum; average_grad (P,) if centered (else unused).
@@ -76,7 +76,7 @@ def rmsprop_update(w, g, velocity, momentum_slot, average_grad, lr, rho, one_min
             w[i] -= increment
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def adagrad_update(w, g, accumulator, lr, epsilon):
     """w, g, accumulator (P,): accumulator += g^2; w -= lr*g / sqrt(accumulator + eps)."""
     for i in prange(w.size):

@@ -22,14 +22,14 @@ __all__ = [
 ]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _window(o, stride, pad, pool, size):
     """Real input indices [start, stop) of window ``o`` along one axis."""
     start = o * stride - pad
     return max(start, 0), min(start + pool, size)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _windows_containing(i, stride, pad, pool, n_out):
     """Windows [first, stop) along one axis that contain input index ``i``."""
     a = i + pad - pool + 1
@@ -37,7 +37,7 @@ def _windows_containing(i, stride, pad, pool, n_out):
     return first, min((i + pad) // stride + 1, n_out)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def pool_max_forward(x, pool, strides, pads, out_dims):
     """x (N,D,H,W,C) -> y (N,OD,OH,OW,C), argmax (N,OD,OH,OW,C) int32.
 
@@ -73,7 +73,7 @@ def pool_max_forward(x, pool, strides, pads, out_dims):
     return y, argmax
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def pool_max_backward(grad, argmax, in_dims, pool, strides, pads):
     """grad (N,OD,OH,OW,C), argmax (N,OD,OH,OW,C) -> dx (N,D,H,W,C), in_dims = (D,H,W).
 
@@ -100,7 +100,7 @@ def pool_max_backward(grad, argmax, in_dims, pool, strides, pads):
     return dx
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def pool_avg_forward(x, pool, strides, pads, out_dims):
     """x (N,D,H,W,C) -> y (N,OD,OH,OW,C), each window's mean over its real (non-padded) cells."""
     n_batch, D, H, W, C = x.shape
@@ -125,7 +125,7 @@ def pool_avg_forward(x, pool, strides, pads, out_dims):
     return y
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def pool_avg_backward(grad, in_dims, pool, strides, pads):
     """grad (N,OD,OH,OW,C) -> dx (N,D,H,W,C), in_dims = (D,H,W).
 
@@ -154,7 +154,7 @@ def pool_avg_backward(grad, in_dims, pool, strides, pads):
     return dx
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def global_pool_max_forward(x):
     """x (N,S,C) -> y (N,C), argmax (N,C) int32: the max over S and the index of its first occurrence."""
     n_batch, S, C = x.shape
@@ -173,7 +173,7 @@ def global_pool_max_forward(x):
     return y, argmax
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def global_pool_max_backward(grad, argmax, S):
     """grad (N,C), argmax (N,C) -> dx (N,S,C): the gradient lands on each channel's arg-max."""
     n_batch, C = grad.shape
@@ -187,7 +187,7 @@ def global_pool_max_backward(grad, argmax, S):
     return dx
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def global_pool_avg_forward(x):
     """x (N,S,C) -> y (N,C), the mean over S."""
     n_batch, S, C = x.shape
@@ -201,7 +201,7 @@ def global_pool_avg_forward(x):
     return y
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def global_pool_avg_backward(grad, S):
     """grad (N,C) -> dx (N,S,C) = grad / S at every position."""
     n_batch, C = grad.shape

@@ -10,7 +10,7 @@ from numba import njit, prange
 __all__ = ["zero_pad_forward", "zero_pad_backward"]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _pad5(x, y, d0, h0, w0):
     """x (N,D,H,W,C) -> y (N,OD,OH,OW,C) with x at offset (d0,h0,w0) and zeros elsewhere; gathers."""
     n_, d_, h_, w_, c_ = x.shape
@@ -31,7 +31,7 @@ def _pad5(x, y, d0, h0, w0):
                         y[n, od, oh, ow, c] = 0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _crop5(g, dx, d0, h0, w0):
     """g (N,OD,OH,OW,C) -> dx (N,D,H,W,C) = g[:, d0:d0+D, h0:h0+H, w0:w0+W, :]."""
     n_, d_, h_, w_, c_ = dx.shape
