@@ -4,13 +4,16 @@
     python benchmarks/bench_cpu.py     # every row; --quick for a short run, --rows cifar_cnn:32 for one
 
 Both run the same architecture on the same random data with the same batch size and
-optimizer, each with 2 threads, timed in steady state after a warm-up. The ratio is
-numbacnn / PyTorch (above 1: numbacnn is faster). Cold start is the first training step of
-a new process with an empty Numba cache (compilation included); warm start is a new process
-with the cache filled. Both are measured from interpreter start.
+optimizer, each with 2 threads, timed in steady state after a warm-up. Every measurement runs in
+a fresh process of its own (two frameworks' thread pools in one process slow each other down),
+the two frameworks alternating row by row. The ratio is numbacnn / PyTorch (above 1: numbacnn is
+faster). Cold start is the first training step of a new process with an empty Numba cache
+(compilation included); warm start is a new process with the cache filled. Both are measured from
+interpreter start.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -135,28 +138,42 @@ def start_times():
         return tuple(times)
 
 
+def _measure(framework, name, batch, seconds):
+    """Train and inference images/s of one framework on one row, in a new process."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), NUMBA_NUM_THREADS=str(THREADS))
+    out = subprocess.run([sys.executable, __file__, "--worker", framework, "--rows", f"{name}:{batch}",
+                          "--seconds", str(seconds)], check=True, env=env, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="0.5 s per measurement instead of 3 s")
     parser.add_argument("--rows", nargs="*", help="rows as model:batch, e.g. cifar_cnn:32")
     parser.add_argument("--no-start", action="store_true", help="skip the cold/warm start measurement")
+    parser.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["numbacnn", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(THREADS))
     rows = [(r.split(":")[0], int(r.split(":")[1])) for r in args.rows] if args.rows else ROWS
-    seconds = 0.5 if args.quick else 3.0
+    seconds = args.seconds or (0.5 if args.quick else 3.0)
+    if args.worker:
+        name, batch = rows[0]
+        rates = (numbacnn_rates if args.worker == "numbacnn" else torch_rates)(name, batch, seconds)
+        print(json.dumps(rates))
+        return
     try:
         import torch
     except ImportError:
         sys.exit("PyTorch is needed for the side-by-side run: pip install -e '.[bench]' (torch==2.13.0, CPU)")
     print(f"numbacnn vs PyTorch {torch.__version__} (CPU, {THREADS} threads, channels-last), images/s, "
-          "steady state, random data")
+          "steady state, random data, each measurement in its own process")
     header = (f"| {'model':<20} | {'batch':>5} | {'train numbacnn':>14} | {'train torch':>11} | {'ratio':>5} "
               f"| {'infer numbacnn':>14} | {'infer torch':>11} | {'ratio':>5} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name, batch in rows:
-        nt, ni = numbacnn_rates(name, batch, seconds)
-        tt, ti = torch_rates(name, batch, seconds)
+        nt, ni = _measure("numbacnn", name, batch, seconds)
+        tt, ti = _measure("torch", name, batch, seconds)
         print(f"| {name:<20} | {batch:>5} | {nt:>14,.0f} | {tt:>11,.0f} | {nt / tt:>5.2f} "
               f"| {ni:>14,.0f} | {ti:>11,.0f} | {ni / ti:>5.2f} |", flush=True)
     if not args.no_start:

@@ -10,6 +10,10 @@ import os
 # product that usually follows; on 2 cores that made a training step about twice as slow. Passive
 # waiting costs ~50 us per kernel launch. Set before Numba starts its thread pool; a user's value wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Likewise OpenBLAS's workers spin ~2^28 cycles after each matrix product and starve the Numba kernel
+# that follows (LeNet-5's first convolution: 13.7 ms -> 7.7 ms with 2^4). OpenBLAS reads this when it
+# loads; the kernels' products go through the BLAS that Numba binds (SciPy's), loaded after this line.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from . import (  # noqa: E402
     activations,

@@ -68,8 +68,9 @@ class Dense(Layer):
         gz = self.activation.backward(grad.reshape(z.shape), z, a)
         learn = self.trainable
         dx = ops().dense_backward(x2, self.kernel.value, gz, self.kernel.grad if learn else None,
-                                  self.bias.grad if learn and self.use_bias else None)
-        return dx.reshape(lead + (x2.shape[1],))
+                                  self.bias.grad if learn and self.use_bias else None,
+                                  need_dx=self.input_grad_needed)
+        return None if dx is None else dx.reshape(lead + (x2.shape[1],))
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,

@@ -223,3 +223,25 @@ def test_input_gradient_routes_agree(rank, dilation, pads):
         flat[i] = old
         num.reshape(-1)[i] = (fp - fm) / (2 * eps)
         np.testing.assert_allclose(dx.reshape(-1)[i], num.reshape(-1)[i], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("rank,stride,dilation,padding,parity", GRID)
+def test_one_channel_route_matches_numpy_reference(rank, stride, dilation, padding, parity):
+    """One or two input channels build the transposed column matrix (``_im2col_t``); same results."""
+    ksize, odd, even, _, f = SHAPES[rank]
+    spatial = odd if parity == "odd" else even
+    rng = np.random.default_rng(rank * 100 + stride * 10 + dilation + 1)
+    x = rng.standard_normal((3, *spatial, 1))
+    w = rng.standard_normal((*ksize, 1, f))
+    strides, dil = (stride,) * rank, (dilation,) * rank
+    if padding == "same":
+        pad_before, pad_after = keras_same(spatial, ksize, strides, dil)
+    else:
+        pad_before = pad_after = (0,) * rank
+    check_against_reference(x, w, rng.standard_normal(f), strides, dil, pad_before, pad_after)
+    y, cols = conv.conv_forward(x, w, None, strides, dil, pad_before, pad_after, return_cols=True)
+    assert cols.flags.f_contiguous  # the transposed route was taken
+    g = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(
+        conv.conv_backward_weights(x, g, ksize, strides, dil, pad_before, pad_after, cols=cols),
+        conv.conv_backward_weights(x, g, ksize, strides, dil, pad_before, pad_after), rtol=1e-12)

@@ -6,7 +6,7 @@ Each module lists its public kernels in ``__all__``; they are re-exported here s
 
 from importlib import import_module
 
-_MODULES = ("activations", "conv", "dense", "dropout", "losses", "normalization", "optimizers",
+_MODULES = ("activations", "blas", "conv", "dense", "dropout", "losses", "normalization", "optimizers",
             "pooling", "reshaping")
 
 

@@ -2,7 +2,7 @@
 
 One core works on 5-D views: x (N,D,H,W,C), kernel (KD,KH,KW,C,F); a 1-D or 2-D call is the same
 arrays with singleton spatial axes put in front. Forward and weight gradient are im2col (a parallel
-gather into a workspace) followed by a BLAS matrix product; the input gradient is a BLAS product into
+gather into a workspace) followed by a BLAS matrix product (``blas.gemm``); the input gradient is a BLAS product into
 column space followed by col2im written as a gather: every input pixel sums the kernel taps whose
 output position exists, so no two threads write the same element.
 
@@ -12,6 +12,8 @@ The batch is processed in chunks so that the workspace stays below ``_WORKSPACE_
 
 import numpy as np
 from numba import njit, prange
+
+from .blas import gemm
 
 __all__ = ["conv_backward_bias", "conv_backward_input", "conv_backward_weights", "conv_forward",
            "conv_output_shape"]
@@ -55,6 +57,42 @@ def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
                             for c in range(c_):
                                 cols[p, col + c] = 0
                         col += c_
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _im2col_t(x, cols_t, ksize, strides, dilation, pad, out_size):
+    """x (N,D,H,W,C) -> cols_t (KD*KH*KW*C, N*OD*OH*OW), the transpose of ``_im2col``'s matrix.
+
+    For one or two channels: each task fills one tap's run of OW outputs, a contiguous write, where
+    ``_im2col`` would write one scalar every KD*KH*KW*C elements.
+    """
+    n_, d_, h_, w_, c_ = x.shape
+    kd_, kh_, kw_ = ksize
+    od_, oh_, ow_ = out_size
+    n_rows = n_ * od_ * oh_
+    for task in prange(kd_ * kh_ * kw_ * c_ * n_rows):
+        t = task // n_rows
+        r = task % n_rows
+        c = t % c_
+        q = t // c_
+        e = q % kw_
+        q //= kw_
+        b = q % kh_
+        a = q // kh_
+        oh = r % oh_
+        q = r // oh_
+        od = q % od_
+        n = q // od_
+        z = od * strides[0] - pad[0] + a * dilation[0]
+        y = oh * strides[1] - pad[1] + b * dilation[1]
+        out = cols_t[t, r * ow_:(r + 1) * ow_]
+        if z < 0 or z >= d_ or y < 0 or y >= h_:
+            out[:] = 0
+            continue
+        off = e * dilation[2] - pad[2]
+        for ow in range(ow_):
+            xx = ow * strides[2] + off
+            out[ow] = x[n, z, y, xx, c] if 0 <= xx < w_ else 0
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -166,7 +204,13 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
     y = np.empty((n * per_sample, f), dtype=x5.dtype)
     cols = None
     if _is_pointwise(ksize, strides, pb, pa):
-        np.matmul(x5.reshape(-1, c), wmat, out=y)
+        gemm(x5.reshape(-1, c), wmat, out=y)
+    elif c <= 2 and n * per_sample * wmat.shape[0] * x5.itemsize <= _WORKSPACE_BYTES:
+        # few channels: build the transposed matrix (contiguous writes); its .T is the usual cols
+        cols_t = np.empty((wmat.shape[0], n * per_sample), dtype=x5.dtype)
+        _im2col_t(x5, cols_t, ksize, strides, dilation, pb, out)
+        cols = cols_t.T
+        gemm(cols, wmat, out=y)
     else:
         step = _chunk(n, per_sample, wmat.shape[0], x5.itemsize)
         cols = np.empty((step * per_sample, wmat.shape[0]), dtype=x5.dtype)
@@ -174,7 +218,7 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
             stop = min(n, start + step)
             rows = (stop - start) * per_sample
             _im2col(x5[start:stop], cols[:rows], ksize, strides, dilation, pb, out)
-            np.matmul(cols[:rows], wmat, out=y[start * per_sample:stop * per_sample])
+            gemm(cols[:rows], wmat, out=y[start * per_sample:stop * per_sample])
         if step < n:
             cols = None  # only the last chunk is left in it
     if b is not None:
@@ -201,7 +245,7 @@ def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_b
     g = np.ascontiguousarray(grad).reshape(-1, f)
     wmat_t = np.ascontiguousarray(w, dtype=g.dtype).reshape(-1, f).T
     if _is_pointwise(ksize, strides, pb, pa):
-        np.matmul(g, wmat_t, out=dx5.reshape(-1, c))
+        gemm(g, wmat_t, out=dx5.reshape(-1, c))
         return dx5.reshape(input_shape)
     per_sample = int(np.prod(out))
     step = _chunk(n, per_sample, wmat_t.shape[1], g.itemsize)
@@ -209,7 +253,7 @@ def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_b
     for start in range(0, n, step):
         stop = min(n, start + step)
         rows = (stop - start) * per_sample
-        np.matmul(g[start * per_sample:stop * per_sample], wmat_t, out=cols[:rows])
+        gemm(g[start * per_sample:stop * per_sample], wmat_t, out=cols[:rows])
         _col2im(cols[:rows], dx5[start:stop], ksize, strides, dilation, pb, out)
     return dx5.reshape(input_shape)
 
@@ -244,11 +288,11 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
     width = int(np.prod(ksize)) * c
     dw = np.zeros((width, f), dtype=x5.dtype)
     if _is_pointwise(ksize, strides, pb, pa):
-        np.matmul(x5.reshape(-1, c).T, g, out=dw)
+        gemm(x5.reshape(-1, c).T, g, out=dw)
     elif cols is not None:
         if cols.shape != (g.shape[0], width):
             raise ValueError(f"conv_backward_weights: cols {cols.shape} do not match ({g.shape[0]}, {width})")
-        np.matmul(cols.T, g, out=dw)
+        gemm(cols.T, g, out=dw)
     else:
         per_sample = int(np.prod(out))
         step = _chunk(n, per_sample, width, x5.itemsize)
@@ -257,7 +301,7 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
             stop = min(n, start + step)
             rows = (stop - start) * per_sample
             _im2col(x5[start:stop], cols[:rows], ksize, strides, dilation, pb, out)
-            dw += cols[:rows].T @ g[start * per_sample:stop * per_sample]
+            dw += gemm(cols[:rows].T, g[start * per_sample:stop * per_sample])
     return dw.reshape(tuple(int(k) for k in kernel_size) + (c, f))
 
 

@@ -1,4 +1,4 @@
-"""Fully connected layer: BLAS matrix products with Numba kernels for the bias and its gradient.
+"""Fully connected layer: BLAS matrix products (``blas.gemm``) with Numba kernels for the bias and its gradient.
 
 Inputs of any rank are seen as 2-D: x (M,IN) where M is the product of all leading axes.
 The bias kernels are serial on purpose: their O(M*U) work is small next to the O(M*IN*U) product, and
@@ -8,6 +8,8 @@ a parallel region started right after a BLAS call waits for OpenBLAS's still-spi
 
 import numpy as np
 from numba import njit
+
+from .blas import gemm
 
 __all__ = ["dense_forward", "dense_backward"]
 
@@ -35,20 +37,21 @@ def _accumulate_column_sums(g, out):
 
 def dense_forward(x, w, b=None):
     """x (M,IN), w (IN,U), b (U,) or None -> y (M,U) = x @ w + b."""
-    y = np.matmul(x, w)
+    y = gemm(x, w)
     if b is not None:
         _add_bias_rows(y, b)
     return y
 
 
-def dense_backward(x, w, grad, dw=None, db=None):
+def dense_backward(x, w, grad, dw=None, db=None, need_dx=True):
     """x (M,IN), w (IN,U), grad (M,U) -> dx (M,IN); adds x.T @ grad into dw (IN,U) and the row sum into db.
 
-    dw or db None: that gradient is not computed (no bias, or frozen weights).
+    dw or db None: that gradient is not computed (no bias, or frozen weights); need_dx False: dx is
+    not computed either and None is returned.
     """
     grad = np.ascontiguousarray(grad, dtype=w.dtype)
     if dw is not None:
-        dw += np.matmul(x.T, grad)
+        dw += gemm(x.T, grad)
     if db is not None:
         _accumulate_column_sums(grad, db)
-    return np.matmul(grad, w.T)
+    return gemm(grad, w.T) if need_dx else None
