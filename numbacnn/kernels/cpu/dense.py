@@ -1,4 +1,4 @@
-"""Fully connected layer: BLAS matrix products (``blas.gemm``) with Numba kernels for the bias and its gradient.
+"""Fully connected layer: BLAS products (``blas.gemm``) with Numba kernels for the bias and its gradient.
 
 Inputs of any rank are seen as 2-D: x (M,IN) where M is the product of all leading axes.
 The bias kernels are serial on purpose: their O(M*U) work is small next to the O(M*IN*U) product, and
