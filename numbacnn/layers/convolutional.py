@@ -128,11 +128,14 @@ class BaseConv(Layer):
     def forward(self, x, training=False):
         pad_before, pad_after = self._pads(x.shape)
         bias = None if self.bias is None else self.bias.value
-        z, cols = ops().conv_forward(x, self.kernel.value, bias, self.strides, self.dilation_rate, pad_before,
-                                     pad_after, return_cols=True)
+        geometry = (self.strides, self.dilation_rate, pad_before, pad_after)
+        if training:  # keep the im2col columns for the weight gradient
+            z, cols = ops().conv_forward(x, self.kernel.value, bias, *geometry, return_cols=True)
+        else:
+            z = ops().conv_forward(x, self.kernel.value, bias, *geometry)
         a = self.activation.forward(z)
         if training:
-            self._cache = (x, z, a, cols)
+            self._cache = [x, z, a, cols]  # a list: backward hands cols back and clears its slot
         return a
 
     def backward(self, grad):
@@ -147,6 +150,9 @@ class BaseConv(Layer):
             self.kernel.grad += k.conv_backward_weights(x, grad, self.kernel_size, *geometry, cols=cols)
             if self.bias is not None:
                 self.bias.grad += k.conv_backward_bias(grad)
+        if cols is not None:  # the columns' buffer goes back to the workspace pool for the next batch
+            self._cache[3] = None
+            k.workspace_give(cols)
         if not self.input_grad_needed:
             return None
         return k.conv_backward_input(grad, self.kernel.value, x.shape, *geometry)

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from .blas import gemm
+from .workspace import workspace_give, workspace_take
 
 __all__ = ["conv_backward_bias", "conv_backward_input", "conv_backward_weights", "conv_forward",
            "conv_output_shape"]
@@ -190,7 +191,8 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
 
     strides, dilation, pad_before, pad_after: one int per spatial axis (defaults 1, 1, 0, pad_before).
     With ``return_cols`` it returns ``(y, cols)``: the im2col matrix (N*prod(O), prod(K)*C) that
-    ``conv_backward_weights`` can reuse, or None when the batch did not fit one workspace.
+    ``conv_backward_weights`` can reuse, or None when the batch did not fit one workspace; it comes
+    from ``workspace_take``, and the caller may ``workspace_give`` it back when done with it.
     """
     rank = w.ndim - 2
     if x.ndim != rank + 2 or x.shape[-1] != w.shape[-2]:
@@ -208,24 +210,28 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
         gemm(x5.reshape(-1, c), wmat, out=y)
     elif c <= 2 and n * per_sample * wmat.shape[0] * x5.itemsize <= _WORKSPACE_BYTES:
         # few channels: build the transposed matrix (contiguous writes); its .T is the usual cols
-        cols_t = np.empty((wmat.shape[0], n * per_sample), dtype=x5.dtype)
+        cols_t = workspace_take((wmat.shape[0], n * per_sample), x5.dtype)
         _im2col_t(x5, cols_t, ksize, strides, dilation, pb, out)
         cols = cols_t.T
         gemm(cols, wmat, out=y)
     else:
         step = _chunk(n, per_sample, wmat.shape[0], x5.itemsize)
-        cols = np.empty((step * per_sample, wmat.shape[0]), dtype=x5.dtype)
+        cols = workspace_take((step * per_sample, wmat.shape[0]), x5.dtype)
         for start in range(0, n, step):
             stop = min(n, start + step)
             rows = (stop - start) * per_sample
             _im2col(x5[start:stop], cols[:rows], ksize, strides, dilation, pb, out)
             gemm(cols[:rows], wmat, out=y[start * per_sample:stop * per_sample])
         if step < n:
+            workspace_give(cols)
             cols = None  # only the last chunk is left in it
     if b is not None:
         y += np.asarray(b, dtype=y.dtype)
     y = y.reshape((n,) + out[3 - rank:] + (f,))
-    return (y, cols) if return_cols else y
+    if return_cols:
+        return y, cols
+    workspace_give(cols)
+    return y
 
 
 def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_before=None,
@@ -250,12 +256,13 @@ def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_b
         return dx5.reshape(input_shape)
     per_sample = int(np.prod(out))
     step = _chunk(n, per_sample, wmat_t.shape[1], g.itemsize)
-    cols = np.empty((step * per_sample, wmat_t.shape[1]), dtype=g.dtype)
+    cols = workspace_take((step * per_sample, wmat_t.shape[1]), g.dtype)
     for start in range(0, n, step):
         stop = min(n, start + step)
         rows = (stop - start) * per_sample
         gemm(g[start * per_sample:stop * per_sample], wmat_t, out=cols[:rows])
         _col2im(cols[:rows], dx5[start:stop], ksize, strides, dilation, pb, out)
+    workspace_give(cols)
     return dx5.reshape(input_shape)
 
 
@@ -297,12 +304,13 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
     else:
         per_sample = int(np.prod(out))
         step = _chunk(n, per_sample, width, x5.itemsize)
-        cols = np.empty((step * per_sample, width), dtype=x5.dtype)
+        cols = workspace_take((step * per_sample, width), x5.dtype)
         for start in range(0, n, step):
             stop = min(n, start + step)
             rows = (stop - start) * per_sample
             _im2col(x5[start:stop], cols[:rows], ksize, strides, dilation, pb, out)
             dw += gemm(cols[:rows].T, g[start * per_sample:stop * per_sample])
+        workspace_give(cols)
     return dw.reshape(tuple(int(k) for k in kernel_size) + (c, f))
 
 
