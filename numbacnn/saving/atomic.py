@@ -42,6 +42,17 @@ def _fsync_path(path, directory=False):
         os.close(fd)
 
 
+def _final_mode(path):
+    """The permissions a plain ``open(path, "w")`` would give: the old file's, else 0o666 less the umask
+    (mkstemp's temporary file is 0o600, which would make every saved model private)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(filepath):
     """Yield a temporary path in ``filepath``'s directory; on success fsync it and rename it over
@@ -53,6 +64,7 @@ def atomic_path(filepath):
     try:
         yield tmp
         _fsync_path(tmp)
+        os.chmod(tmp, _final_mode(path))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

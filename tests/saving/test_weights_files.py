@@ -409,3 +409,20 @@ def test_weights_h5_carries_the_optimizer_state(tmp_path, data):
         other.load_weights(tmp_path / "m.weights.h5")
     for a, b in zip(saved, other.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    """The atomic write's temporary file is private (0600); the saved file must not stay so."""
+    model = Sequential([L.Dense(2, input_shape=(3,))])
+    umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.weights.h5"
+        model.save_weights(fresh)
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.h5"
+        kept.write_bytes(b"")
+        kept.chmod(0o640)
+        model.save_weights(kept)
+        assert kept.stat().st_mode & 0o777 == 0o640  # replacing a file keeps its permissions
+    finally:
+        os.umask(umask)
