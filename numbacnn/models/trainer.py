@@ -146,10 +146,7 @@ class Trainer:
 
     def close(self):
         """End training (on_train_end) if it started; further steps are refused."""
-        if self.finished and not self._started:
-            return
-        if not self.finished:
-            self.finished = True
+        self.finished = True
         if self._started:
             self._started = False
             self.callbacks.on_train_end(dict(self.epoch_logs))
