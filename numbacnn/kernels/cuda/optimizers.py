@@ -1,0 +1,129 @@
+"""Optimizer update kernels on the GPU: Keras 3's update rules, elementwise and in place.
+
+The twin of ``kernels.cpu.optimizers``: every array is a weight, its gradient or one of its slot arrays
+(C-contiguous, one dtype, updated through a flat view), the scalar hyper-parameters come already cast to
+that dtype (NumPy scalars), and each element is updated by one thread with the CPU's formulas in the
+CPU's order, so float32 weights are updated in float32 arithmetic. Every wrapper returns None.
+"""
+
+import math
+
+from numba import cuda
+
+from . import launch
+
+__all__ = ["sgd_update", "sgd_momentum_update", "adam_update", "amsgrad_update", "rmsprop_update",
+           "adagrad_update"]
+
+
+def _launch(kernel, arrays, *scalars):
+    """Run ``kernel(*flat arrays, *scalars)`` with one thread per element of ``arrays[0]``."""
+    blocks, threads = launch.grid(arrays[0].size)
+    kernel[blocks, threads, launch.stream()](*(a.reshape(-1) for a in arrays), *scalars)
+
+
+@cuda.jit(cache=True)
+def _sgd(w, g, lr):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        w[i] -= g[i] * lr
+
+
+def sgd_update(w, g, lr):
+    """w (P,), g (P,): w -= lr * g."""
+    _launch(_sgd, (w, g), lr)
+
+
+@cuda.jit(cache=True)
+def _sgd_momentum(w, g, m, lr, momentum, nesterov):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        m[i] = m[i] * momentum - g[i] * lr
+        if nesterov:
+            w[i] += m[i] * momentum - g[i] * lr
+        else:
+            w[i] += m[i]
+
+
+def sgd_momentum_update(w, g, m, lr, momentum, nesterov):
+    """w, g, m (P,): m = momentum*m - lr*g; then w += m, or w += momentum*m - lr*g when nesterov."""
+    _launch(_sgd_momentum, (w, g, m), lr, momentum, bool(nesterov))
+
+
+@cuda.jit(cache=True)
+def _adam(w, g, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        m[i] += (g[i] - m[i]) * one_minus_beta_1
+        v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2
+        w[i] -= (m[i] * alpha) / (math.sqrt(v[i]) + epsilon)
+
+
+def adam_update(w, g, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+    """w, g, m, v (P,): m += (g-m)(1-b1); v += (g^2-v)(1-b2); w -= alpha*m / (sqrt(v)+eps).
+
+    alpha = lr * sqrt(1 - b2^t) / (1 - b1^t) with t the 1-based step.
+    """
+    _launch(_adam, (w, g, m, v), alpha, one_minus_beta_1, one_minus_beta_2, epsilon)
+
+
+@cuda.jit(cache=True)
+def _amsgrad(w, g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        m[i] += (g[i] - m[i]) * one_minus_beta_1
+        v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2
+        v_hat[i] = max(v_hat[i], v[i])
+        w[i] -= (m[i] * alpha) / (math.sqrt(v_hat[i]) + epsilon)
+
+
+def amsgrad_update(w, g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+    """Adam with amsgrad, w, g, m, v, v_hat (P,): as adam_update with v_hat = max(v_hat, v) in v's place."""
+    _launch(_amsgrad, (w, g, m, v, v_hat), alpha, one_minus_beta_1, one_minus_beta_2, epsilon)
+
+
+@cuda.jit(cache=True)
+def _rmsprop(w, g, velocity, momentum_slot, average_grad, lr, rho, one_minus_rho, momentum, epsilon, centered,
+             use_momentum):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        velocity[i] = rho * velocity[i] + one_minus_rho * (g[i] * g[i])
+        if centered:
+            average_grad[i] = rho * average_grad[i] + one_minus_rho * g[i]
+            denominator = velocity[i] - average_grad[i] * average_grad[i] + epsilon
+        else:
+            denominator = velocity[i] + epsilon
+        increment = (lr * g[i]) / math.sqrt(denominator)
+        if use_momentum:
+            momentum_slot[i] = momentum * momentum_slot[i] + increment
+            w[i] -= momentum_slot[i]
+        else:
+            w[i] -= increment
+
+
+def rmsprop_update(w, g, velocity, momentum_slot, average_grad, lr, rho, one_minus_rho, momentum, epsilon,
+                   centered, use_momentum):
+    """w, g, velocity (P,); momentum_slot (P,) if use_momentum; average_grad (P,) if centered (else unused).
+
+    velocity = rho*velocity + (1-rho)*g^2; centered: average_grad = rho*average_grad + (1-rho)*g and
+    denom = velocity - average_grad^2 + eps, else denom = velocity + eps; increment = lr*g / sqrt(denom);
+    use_momentum: momentum_slot = momentum*momentum_slot + increment, w -= momentum_slot; else w -= increment.
+    An unused slot may be any array (the optimizer passes an empty host one): the kernel gets ``velocity``
+    in its place, which it does not touch through that name.
+    """
+    _launch(_rmsprop, (w, g, velocity, momentum_slot if use_momentum else velocity,
+                       average_grad if centered else velocity),
+            lr, rho, one_minus_rho, momentum, epsilon, bool(centered), bool(use_momentum))
+
+
+@cuda.jit(cache=True)
+def _adagrad(w, g, accumulator, lr, epsilon):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        accumulator[i] += g[i] * g[i]
+        w[i] -= (lr * g[i]) / math.sqrt(accumulator[i] + epsilon)
+
+
+def adagrad_update(w, g, accumulator, lr, epsilon):
+    """w, g, accumulator (P,): accumulator += g^2; w -= lr*g / sqrt(accumulator + eps)."""
+    _launch(_adagrad, (w, g, accumulator), lr, epsilon)

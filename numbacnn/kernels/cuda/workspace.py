@@ -1,0 +1,73 @@
+"""Reused scratch buffers on the GPU for the im2col column matrices.
+
+The twin of ``kernels.cpu.workspace``, holding device arrays: kernels ``take`` a buffer and ``give`` it
+back once no longer needed; a buffer never given back is simply garbage-collected. The pool keeps at
+most two buffers per shape and dtype and ``MAX_BYTES`` in all, dropping the least recently returned
+first. A buffer may be given back while kernels that use it are still queued: every kernel runs on the
+one compute stream, so the next taker's kernels run after them.
+
+Device arrays have no ``.base``, so the pool remembers, by device address, the buffers it hands out:
+a view of a whole buffer (a reshape, a transpose) gives that buffer back; any other C-contiguous
+device array is pooled as it is.
+"""
+
+import threading
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+
+from ..cpu.workspace import MAX_BYTES
+from . import launch
+
+__all__ = ["workspace_give", "workspace_take"]
+
+_free = OrderedDict()  # (shape, dtype) -> list of device arrays; most recently returned last
+_taken = weakref.WeakValueDictionary()  # device address -> the array workspace_take handed out there
+_lock = threading.Lock()
+
+
+def _address(array):
+    """The device address of an array's first element (the simulator's arrays wrap a host array)."""
+    interface = getattr(array, "__cuda_array_interface__", None)
+    return interface["data"][0] if interface is not None else array.ctypes.data
+
+
+def workspace_take(shape, dtype):
+    """An uninitialised C-contiguous device array of ``shape`` and ``dtype``, reused when one is free."""
+    key = (tuple(shape), np.dtype(dtype).str)
+    with _lock:
+        buffers = _free.get(key)
+        if buffers:
+            array = buffers.pop()
+            if not buffers:
+                del _free[key]
+            return array
+    array = launch.empty(shape, dtype)
+    with _lock:
+        _taken[_address(array)] = array
+    return array
+
+
+def workspace_give(array):
+    """Return a buffer from ``workspace_take`` (or a view of its whole matrix) for reuse."""
+    if array is None:
+        return
+    address = _address(array)
+    with _lock:
+        base = _taken.get(address)
+        if base is None or base.nbytes != array.nbytes:
+            if not array.is_c_contiguous():
+                return
+            base = array
+        if any(_address(b) == address for group in _free.values() for b in group):
+            return
+        key = (tuple(base.shape), base.dtype.str)
+        buffers = _free.setdefault(key, [])
+        if len(buffers) < 2:
+            buffers.append(base)
+        _free.move_to_end(key)
+        total = sum(b.nbytes for group in _free.values() for b in group)
+        while total > MAX_BYTES and _free:
+            _, group = _free.popitem(last=False)
+            total -= sum(b.nbytes for b in group)
