@@ -30,8 +30,9 @@ from . import (  # noqa: E402
     saving,
     utils,
 )
+from .backend import get_device, set_device  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "applications", "backend", "callbacks", "datasets", "initializers", "layers",
-           "losses", "metrics", "models", "optimizers", "saving", "utils"]
+__all__ = ["activations", "applications", "backend", "callbacks", "datasets", "get_device", "initializers",
+           "layers", "losses", "metrics", "models", "optimizers", "saving", "set_device", "utils"]

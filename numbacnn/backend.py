@@ -53,10 +53,38 @@ def seed(value):
 
 
 def get_device():
-    """The device new models compute on: 'cpu' or 'cuda'."""
+    """The device models compute on: 'cpu' or 'cuda'."""
     return _DEVICE
 
 
-def _set_device_name(name):
+def set_device(name):
+    """Compute on ``name``, 'cpu' or 'cuda', from now on (process-wide; a model moves its weights there at
+    its next compile, fit, evaluate or predict).
+
+    'cuda' needs the ``numba-cuda`` package (``pip install 'numbacnn[cuda]'``) and a GPU with its driver;
+    without them this raises RuntimeError("no CUDA GPU found; use device='cpu' (why)") and the device
+    stays as it was.
+    """
     global _DEVICE
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', received {name!r}")
+    if name == "cuda":
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(f"no CUDA GPU found; use device='cpu' ({reason})")
     _DEVICE = name
+
+
+def cuda_unavailable_reason():
+    """Why the 'cuda' device cannot be used (numba-cuda missing, no driver, no GPU), or None if it can."""
+    try:
+        from numba import cuda
+    except ImportError as err:
+        return f"numba-cuda is not installed: pip install 'numbacnn[cuda]' ({err})"
+    try:
+        if not cuda.is_available():
+            cuda.get_current_device()  # raises with the driver's own reason
+            return "numba-cuda sees no usable GPU"
+    except Exception as err:  # the CUDA driver's errors have no common base class
+        return " ".join(str(err).split()).rstrip(" :") or type(err).__name__
+    return None

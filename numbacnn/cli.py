@@ -34,7 +34,6 @@ IMAGE_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (
 """Each data set's image shape as models see it (a channel axis added to the 28x28 sets)."""
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
-NO_CUDA = "no CUDA backend/GPU: use --device cpu"
 
 
 class UsageError(ValueError):
@@ -150,20 +149,12 @@ def compile_model(model, y, optimizer="adam", learning_rate=None):
 
 
 def select_device(name):
-    """Make ``name`` ('cpu' or 'cuda') the device new models compute on; RuntimeError if it cannot be."""
-    set_device = getattr(backend, "set_device", None)
-    if name == "cpu":
-        if set_device is not None:
-            set_device("cpu")
-        return
-    if set_device is None:
-        raise RuntimeError(NO_CUDA)
+    """Make ``name`` ('cpu' or 'cuda') the device models compute on (``numbacnn.set_device``); a UsageError
+    (exit code 2) saying why when CUDA cannot be used: "no CUDA GPU found; use --device cpu (...)"."""
     try:
-        set_device(name)
-    except (ValueError, RuntimeError, ImportError, OSError) as err:
-        raise RuntimeError(f"{NO_CUDA} ({err})") from err
-    if backend.get_device() != name:
-        raise RuntimeError(NO_CUDA)
+        backend.set_device(name)
+    except (ValueError, RuntimeError) as err:
+        raise UsageError(str(err).replace("device='cpu'", "--device cpu")) from err
 
 
 # ----- inputs for predict --------------------------------------------------------------------------------
@@ -430,6 +421,7 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
+    select_device(args.device)
     model = _model_for(args, args.dataset)
     _load_weights(model, args.weights)
     (_, _), (x_test, y_test) = load_dataset(args.dataset, args.data_dir, args.limit, not args.no_download)
@@ -439,6 +431,7 @@ def cmd_evaluate(args):
 
 
 def cmd_predict(args):
+    select_device(args.device)
     model = _model_for(args, args.dataset)
     try:
         x, labels = load_inputs(args.inputs, input_shape_of(model))
@@ -546,6 +539,10 @@ def build_parser():
         p.add_argument("--batch-size", type=_int_at_least(1), default=32, metavar="N",
                        help="samples per batch (default: 32)")
 
+    def device_option(p):
+        p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="where to compute: cpu, or cuda (needs numbacnn[cuda] and a GPU) (default: cpu)")
+
     p = sub.add_parser("train", parents=[common], help="train a model on a data set",
                        description="Train a model on a data set, report the test accuracy, save the weights.")
     data_options(p)
@@ -559,7 +556,7 @@ def build_parser():
                    help="fraction of the training samples (the last ones) kept for validation (default: 0)")
     p.add_argument("--seed", type=_int_at_least(0), metavar="N", help="random seed, for repeatable runs")
     p.add_argument("--save", metavar="WEIGHTS.h5", help="write the trained weights to this HDF5 file")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to compute (default: cpu)")
+    device_option(p)
     p.add_argument("--plot", metavar="CURVES.png",
                    help="draw the per-epoch accuracy and loss curves to this image (needs matplotlib)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -572,6 +569,7 @@ def build_parser():
     p.add_argument("--model", required=True, metavar="NAME|FILE.json", help=f"the model: {models_help}")
     p.add_argument("--weights", required=True, type=_existing_file, metavar="WEIGHTS.h5",
                    help="the weights file written by train --save")
+    device_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", parents=[common], help="classify PNG images or a .npy array",
@@ -584,6 +582,7 @@ def build_parser():
                    help="gives the class names (and a named model's input shape) (default: fashion_mnist)")
     p.add_argument("--top", type=_int_at_least(1), default=3, metavar="K", help="classes shown (default: 3)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG files (8-bit) or one .npy array")
+    device_option(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("summary", parents=[common], help="print a model's summary",

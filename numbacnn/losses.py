@@ -19,6 +19,10 @@ As in Keras, probabilities (``from_logits=False``) are clipped to [1e-7, 1 - 1e-
 categorical crossentropies, first divided by their sum. With ``from_logits=True`` the crossentropies
 use the exact log-softmax / log-sigmoid (Keras's TensorFlow, JAX and PyTorch backends do the same).
 The functions (``categorical_crossentropy(y_true, y_pred)``, ...) return the per-sample losses.
+
+Devices: ``y_pred`` may be a numpy array or, on CUDA, a device array; ``y_true`` is a host array. The
+kernels run on the current device (targets and row weights are copied over); the value (or the
+per-sample losses) comes back to the host, the gradient stays on the device with ``y_pred``.
 """
 
 import warnings
@@ -27,6 +31,7 @@ import numpy as np
 
 from . import backend
 from .kernels import ops
+from .kernels.cpu import arrays as host_arrays
 
 __all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
            "MeanSquaredError", "MeanAbsoluteError", "sparse_categorical_crossentropy",
@@ -37,19 +42,28 @@ _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", 
 
 
 def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
-    """Keras's rule: when the ranks differ by one and the longer array ends in 1, align the two."""
-    r1, r2 = x1.ndim, x2.ndim
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
+    """Keras's rule: when the ranks differ by one and the longer array ends in 1, align the two.
+
+    Axes are added and dropped by reshaping, so that device arrays align too.
+    """
+    s1, s2 = tuple(x1.shape), tuple(x2.shape)
+    r1, r2 = len(s1), len(s2)
+    if r1 == r2 + 1 and s1[-1] == 1:
         if r2 == 1 and expand_rank_1:
-            x2 = x2[..., None]
+            x2 = x2.reshape(s2 + (1,))
         else:
-            x1 = x1[..., 0]
-    elif r2 == r1 + 1 and x2.shape[-1] == 1:
+            x1 = x1.reshape(s1[:-1])
+    elif r2 == r1 + 1 and s2[-1] == 1:
         if r1 == 1 and expand_rank_1:
-            x1 = x1[..., None]
+            x1 = x1.reshape(s1 + (1,))
         else:
-            x2 = x2[..., 0]
+            x2 = x2.reshape(s2[:-1])
     return x1, x2
+
+
+def _as_array(a):
+    """A device array as it is, anything else as a numpy array."""
+    return np.asarray(a) if host_arrays.arrays_of(a) is host_arrays else a
 
 
 class _Batch:
@@ -113,7 +127,9 @@ class Loss:
         batch = self._prepare(y_true, y_pred, from_logits)
         weights, divisor = self._row_weights(batch, sample_weight)
         scale = (weights / divisor if divisor else np.zeros_like(weights)).astype(batch.dtype)
-        loss, grad = batch.run(scale)
+        k = ops()
+        loss, grad = batch.run(k.to_device(scale))
+        loss = k.to_host(loss)
         if batch.valid is not None:
             loss[~batch.valid] = 0
         grad = grad.reshape(batch.pred_shape)
@@ -161,20 +177,23 @@ class Loss:
         return np.dtype(backend.floatx())
 
     def _dense_pair(self, y_true, y_pred, hint=""):
-        """y_true and y_pred as C-contiguous (R,C) rows of one float dtype, after Keras's rank alignment."""
-        y_pred = np.asarray(y_pred)
+        """y_true and y_pred as C-contiguous (R,C) rows of one float dtype, after Keras's rank alignment:
+        y_pred's on its device, y_true's on the host."""
+        y_pred = _as_array(y_pred)
         y_true = np.asarray(y_true)
-        if y_pred.ndim == 0:
+        pred_shape = tuple(y_pred.shape)
+        if not pred_shape:
             raise ValueError(f"{self._who}: y_pred must have at least one axis, received a scalar")
         t, p = squeeze_or_expand_to_same_rank(y_true, y_pred)
-        if t.shape != p.shape:
+        shape = tuple(p.shape)
+        if t.shape != shape:
             raise ValueError(f"{self._who}: y_true and y_pred must have the same shape, received "
-                             f"y_true.shape={y_true.shape} and y_pred.shape={y_pred.shape}{hint}")
+                             f"y_true.shape={y_true.shape} and y_pred.shape={pred_shape}{hint}")
         dtype = self._float_dtype(y_pred)
-        cols = p.shape[-1]
-        p_rows = np.ascontiguousarray(p.reshape(-1, cols), dtype=dtype)
+        cols = shape[-1]
+        p_rows = ops().contiguous(p.reshape(-1, cols), dtype)
         t_rows = np.ascontiguousarray(t.reshape(-1, cols), dtype=dtype)
-        return t_rows, p_rows, p.shape[:-1], y_pred.shape, dtype
+        return t_rows, p_rows, shape[:-1], pred_shape, dtype
 
 
 def _default_name(cls):
@@ -224,7 +243,7 @@ class CategoricalCrossentropy(_SoftmaxFusable, Loss):
     def _prepare(self, y_true, y_pred, from_logits):
         t, p, loss_shape, pred_shape, dtype = self._dense_pair(
             y_true, y_pred, hint=" (integer class labels need sparse_categorical_crossentropy)")
-        if p.shape[-1] == 1:
+        if p.shape[1] == 1:
             warnings.warn(f"In loss {self.name}, expected y_pred.shape to be (batch_size, num_classes) with "
                           f"num_classes > 1. Received: y_pred.shape={pred_shape}. Consider using "
                           "'binary_crossentropy' if you only have 2 classes.", SyntaxWarning, stacklevel=2)
@@ -232,6 +251,7 @@ class CategoricalCrossentropy(_SoftmaxFusable, Loss):
             t = t * (1.0 - self.label_smoothing) + self.label_smoothing / t.shape[-1]
             t = t.astype(dtype)
         k = ops()
+        t = k.to_device(t)
         if from_logits:
             def run(scale):
                 return k.softmax_cross_entropy(p, t, scale)
@@ -259,16 +279,17 @@ class SparseCategoricalCrossentropy(_SoftmaxFusable, Loss):
         self.ignore_class = None if ignore_class is None else int(ignore_class)
 
     def _prepare(self, y_true, y_pred, from_logits):
-        y_pred = np.asarray(y_pred)
+        y_pred = _as_array(y_pred)
         labels = np.asarray(y_true)
-        if y_pred.ndim == 0:
+        pred_shape = tuple(y_pred.shape)
+        if not pred_shape:
             raise ValueError(f"{self._who}: y_pred must have a class axis, received a scalar")
-        lead, num_classes = y_pred.shape[:-1], y_pred.shape[-1]
-        if labels.ndim == y_pred.ndim and labels.shape[-1:] == (1,):
+        lead, num_classes = pred_shape[:-1], pred_shape[-1]
+        if labels.ndim == len(pred_shape) and labels.shape[-1:] == (1,):
             labels = labels[..., 0]
         if labels.shape != lead:
             raise ValueError(f"{self._who}: y_true must hold one integer label per sample, of shape {lead} "
-                             f"or {lead + (1,)} for y_pred of shape {y_pred.shape}; received "
+                             f"or {lead + (1,)} for y_pred of shape {pred_shape}; received "
                              f"y_true.shape={np.shape(y_true)}")
         labels = self._integer_labels(labels, num_classes)
         valid = None
@@ -276,15 +297,16 @@ class SparseCategoricalCrossentropy(_SoftmaxFusable, Loss):
             valid = labels != self.ignore_class
             labels = np.where(valid, labels, 0)
         dtype = self._float_dtype(y_pred)
-        p = np.ascontiguousarray(y_pred.reshape(-1, num_classes), dtype=dtype)
         k = ops()
+        p = k.contiguous(y_pred.reshape(-1, num_classes), dtype)
+        labels = k.to_device(labels)
         if from_logits:
             def run(scale):
                 return k.sparse_softmax_cross_entropy(p, labels, scale)
         else:
             def run(scale):
                 return k.sparse_probs_cross_entropy(p, labels, scale, backend.epsilon())
-        return _Batch(run, lead, y_pred.shape, dtype, valid)
+        return _Batch(run, lead, pred_shape, dtype, valid)
 
     def _integer_labels(self, labels, num_classes):
         """Flat int64 labels, checked: integral, and in [0, num_classes) apart from ignore_class."""
@@ -323,6 +345,7 @@ class BinaryCrossentropy(Loss):
         if self.label_smoothing:
             t = (t * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing).astype(dtype)
         k = ops()
+        t = k.to_device(t)
         if from_logits:
             def run(scale):
                 return k.sigmoid_binary_cross_entropy(p, t, scale)
@@ -345,6 +368,7 @@ class MeanSquaredError(Loss):
     def _prepare(self, y_true, y_pred, from_logits):
         t, p, loss_shape, pred_shape, dtype = self._dense_pair(y_true, y_pred)
         k = ops()
+        t = k.to_device(t)
         return _Batch(lambda scale: k.squared_error(p, t, scale), loss_shape, pred_shape, dtype)
 
 
@@ -357,6 +381,7 @@ class MeanAbsoluteError(Loss):
     def _prepare(self, y_true, y_pred, from_logits):
         t, p, loss_shape, pred_shape, dtype = self._dense_pair(y_true, y_pred)
         k = ops()
+        t = k.to_device(t)
         return _Batch(lambda scale: k.absolute_error(p, t, scale), loss_shape, pred_shape, dtype)
 
 

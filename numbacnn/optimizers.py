@@ -15,6 +15,9 @@ and adds one to ``iterations``, in Keras's order.
 State, for saving: ``variables`` lists ``[iteration, learning_rate, *slot arrays]`` in Keras's order
 (e.g. Adam: every weight's momentum, then every weight's velocity), with ``variable_names`` beside it;
 ``get_state()`` copies them and ``set_state(arrays)`` puts them back into a built optimizer.
+
+Devices: the slot arrays live where the weights do (Numba device arrays on CUDA, created there or moved
+by ``place``); ``variables`` and ``get_state()`` give host (numpy) arrays on both devices.
 """
 
 import math
@@ -23,6 +26,8 @@ import warnings
 import numpy as np
 
 from .kernels import ops
+from .kernels.cpu import arrays as host_arrays
+from .kernels.cpu.arrays import arrays_of
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "get", "serialize", "deserialize"]
 
@@ -105,16 +110,24 @@ class Optimizer:
         arrays = [_array_of(v) for v in var_list]
         self._targets = list(var_list)
         self._index = {id(a): i for i, a in enumerate(arrays)}
-        self._slots = {slot: [np.full(a.shape, self._slot_initial_value(slot), dtype=a.dtype) for a in arrays]
+        self._slots = {slot: [arrays_of(a).full(a.shape, self._slot_initial_value(slot), a.dtype)
+                              for a in arrays]
                        for slot in self._slot_names()}
         self.built = True
 
+    def place(self, arrays):
+        """Move the slot arrays to the device whose arrays functions ``arrays`` holds (``ops()``, or a
+        ``kernels.<device>.arrays`` module), after the weights they belong to have moved there."""
+        self._slots = {slot: [arrays.to_device(a) for a in values] for slot, values in self._slots.items()}
+        self._index = {id(_array_of(t)): i for i, t in enumerate(self._targets)}
+
     @property
     def variables(self):
-        """[iteration (int64), learning_rate (float64, exact), *slots]: Keras's order; the slots are live."""
+        """[iteration (int64), learning_rate (float64, exact), *slots]: Keras's order, numpy arrays. On the
+        CPU the slots are the live arrays; on CUDA they are host copies (``set_state`` writes back)."""
         out = [np.array(self.iterations, dtype=np.int64), np.array(self.learning_rate, dtype=np.float64)]
         for slot in self._slot_names():
-            out.extend(self._slots.get(slot, []))
+            out.extend(arrays_of(a).to_host(a) for a in self._slots.get(slot, []))
         return out
 
     @property
@@ -145,8 +158,9 @@ class Optimizer:
                                  f"{value.shape}")
         self.iterations = int(values[0])
         self.learning_rate = float(values[1])
-        for var, value in zip(current[2:], values[2:]):
-            var[...] = value
+        slots = [a for slot in self._slot_names() for a in self._slots.get(slot, [])]
+        for var, value in zip(slots, values[2:]):
+            arrays_of(var).copy_into(var, value)
 
     # ----- applying --------------------------------------------------------------------------------
     def apply(self, weights, trainable_variables=None):
@@ -178,17 +192,18 @@ class Optimizer:
                 raise ValueError(f"Unknown variable: {_path_of(v, len(arrays))}. This optimizer can only be "
                                  "called for the variables it was originally built with. When working with a "
                                  "new set of variables, you should recreate a new optimizer instance.")
-            g = np.asarray(g)
-            if g.shape != a.shape:
-                raise ValueError(f"Gradient for {_path_of(v, len(arrays))} has shape {g.shape}, the variable "
-                                 f"has shape {a.shape}")
+            if not hasattr(g, "shape") or not hasattr(g, "dtype"):
+                g = np.asarray(g)
+            if tuple(g.shape) != tuple(a.shape):
+                raise ValueError(f"Gradient for {_path_of(v, len(arrays))} has shape {tuple(g.shape)}, the "
+                                 f"variable has shape {tuple(a.shape)}")
             arrays.append(a)
-            grads.append(np.ascontiguousarray(g, dtype=a.dtype))
+            grads.append(arrays_of(a).contiguous(g, a.dtype))
         grads = self._clip(grads)
         lr = self.learning_rate
         for a, g in zip(arrays, grads):
             if self.weight_decay is not None:
-                np.subtract(a, a * a.dtype.type(self.weight_decay) * a.dtype.type(lr), out=a)
+                arrays_of(a).weight_decay_into(a, self.weight_decay, lr)
             i = self._index[id(a)]
             slots = [self._slots[s][i].reshape(-1) for s in self._slot_names()]
             self._update(a.reshape(-1), g.reshape(-1), slots, lr)
@@ -199,15 +214,16 @@ class Optimizer:
         if self.clipnorm and self.clipnorm > 0:
             out = []
             for g in grads:
-                norm = math.sqrt(float(np.sum(np.square(g, dtype=np.float64))))
-                out.append(g * g.dtype.type(self.clipnorm / max(norm, self.clipnorm)))
+                k = arrays_of(g)
+                norm = math.sqrt(k.sum_squares(g))
+                out.append(k.scale(g, self.clipnorm / max(norm, self.clipnorm)))
             return out
         if self.global_clipnorm and self.global_clipnorm > 0:
-            norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+            norm = math.sqrt(sum(arrays_of(g).sum_squares(g) for g in grads))
             scale = self.global_clipnorm * min(1.0 / norm if norm else math.inf, 1.0 / self.global_clipnorm)
-            return [g * g.dtype.type(scale) for g in grads]
+            return [arrays_of(g).scale(g, scale) for g in grads]
         if self.clipvalue and self.clipvalue > 0:
-            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+            return [arrays_of(g).clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         return grads
 
     def _update(self, w, g, slots, lr):
@@ -228,9 +244,14 @@ class Optimizer:
 
 
 def _array_of(var):
-    """The ndarray behind a Weight (``.value``) or an ndarray, which must be C-contiguous floats."""
+    """The array behind a Weight (``.value``) or an array (numpy or device), which must be C-contiguous
+    floats."""
     a = var.value if hasattr(var, "value") else var
-    if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64) or not a.flags.c_contiguous:
+    if isinstance(a, np.ndarray):
+        contiguous = a.flags.c_contiguous
+    else:
+        contiguous = arrays_of(a) is not host_arrays and a.is_c_contiguous()
+    if not contiguous or a.dtype not in (np.float32, np.float64):
         raise ValueError(f"Optimizers update C-contiguous float32/float64 arrays in place; received {var!r}")
     return a
 
@@ -338,7 +359,7 @@ class RMSprop(Optimizer):
 
     def _update(self, w, g, slots, lr):
         t = w.dtype.type
-        unused = np.empty(0, dtype=w.dtype)
+        unused = arrays_of(w).empty((0,), w.dtype)
         use_momentum = self.momentum > 0
         momentum_slot = slots[1] if use_momentum else unused
         average = slots[-1] if self.centered else unused

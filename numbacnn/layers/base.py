@@ -5,8 +5,8 @@ A layer is thin: it knows shapes and keeps its weights; the arithmetic lives in
 
 * ``build(input_shape)``            create weights with ``add_weight`` (shapes include the batch dim, None)
 * ``compute_output_shape(shape)``   e.g. (None, 28, 28, 1) -> (None, 26, 26, 32)
-* ``forward(x, training=False)``    numpy in, numpy out; when ``training``, keep what backward needs
-                                    in ``self._cache``
+* ``forward(x, training=False)``    an array in, an array out (numpy on the CPU, Numba device arrays on
+                                    CUDA); when ``training``, keep what backward needs in ``self._cache``
 * ``backward(grad)``                gradient w.r.t. the input of the last forward(training=True); *adds* the
                                     weight gradients into ``weight.grad`` (a trainer zeroes them first);
                                     may return None when ``self.input_grad_needed`` is False
@@ -14,6 +14,9 @@ A layer is thin: it knows shapes and keeps its weights; the arithmetic lives in
 
 A layer called on several tensors (shared weights) works because the model keeps
 one ``_cache`` per call (node) and puts it back before calling ``backward``.
+
+Array work outside the kernels goes through ``ops()``'s arrays functions (``k.add_into(w.grad, dw)``,
+``k.contiguous(x, dtype)``, ...), so that the same layer code runs on both devices.
 """
 
 import re
@@ -21,6 +24,9 @@ import re
 import numpy as np
 
 from .. import backend
+from ..kernels import ops
+from ..kernels.cpu import arrays as host_arrays
+from ..kernels.cpu.arrays import arrays_of
 
 _ALLOWED_BASE_KWARGS = {"name", "trainable", "dtype", "input_shape", "batch_input_shape",
                         "batch_size", "input_dim"}
@@ -59,7 +65,9 @@ def normalize_tuple(value, n, arg_name, layer_name="layer"):
 class Weight:
     """One weight array of a layer, with its gradient and trainable flag.
 
-    ``value`` is updated in place by optimizers so references to it stay valid.
+    ``value`` is updated in place by optimizers so references to it stay valid. ``value`` and ``grad`` live
+    on the model's device (numpy arrays on the CPU, Numba device arrays on CUDA; :meth:`place` moves them);
+    ``numpy()`` is always a host copy and ``assign`` takes host or device arrays.
     """
 
     __slots__ = ("name", "value", "grad", "trainable", "layer")
@@ -67,7 +75,7 @@ class Weight:
     def __init__(self, name, value, trainable, layer):
         self.name = name
         self.value = value
-        self.grad = np.zeros_like(value) if trainable else None
+        self.grad = arrays_of(value).zeros_like(value) if trainable else None
         self.trainable = trainable
         self.layer = layer
 
@@ -80,14 +88,23 @@ class Weight:
         return f"{self.layer.name}/{self.name}"
 
     def numpy(self):
-        return self.value.copy()
+        """A host (numpy) copy of the value."""
+        return arrays_of(self.value).host_copy(self.value)
 
     def assign(self, array):
-        array = np.asarray(array)
-        if array.shape != self.value.shape:
+        if not hasattr(array, "shape") or not hasattr(array, "dtype"):
+            array = np.asarray(array)
+        if tuple(array.shape) != tuple(self.value.shape):
             raise ValueError(f'Layer "{self.layer.name}": weight {self.name!r} expects shape '
-                             f"{self.value.shape}, received {array.shape}")
-        self.value[...] = array
+                             f"{tuple(self.value.shape)}, received {tuple(array.shape)}")
+        arrays_of(self.value).copy_into(self.value, array)
+
+    def place(self, arrays):
+        """Move value and grad to the device whose arrays functions ``arrays`` holds (``ops()``, or a
+        ``kernels.<device>.arrays`` module); a no-op where they already are."""
+        self.value = arrays.to_device(self.value)
+        if self.grad is not None:
+            self.grad = arrays.to_device(self.grad)
 
     def __repr__(self):
         return f"<Weight {self.path} shape={self.value.shape} trainable={self.trainable}>"
@@ -142,7 +159,7 @@ class Layer:
 
         init = initializers.get(initializer)
         value = np.ascontiguousarray(init(tuple(shape), self.dtype), dtype=self.dtype)
-        w = Weight(name, value, trainable, self)
+        w = Weight(name, ops().to_device(value), trainable, self)  # drawn on the host, then moved
         self._weights.append(w)
         return w
 
@@ -172,7 +189,8 @@ class Layer:
         self._trainable = bool(value)
 
     def get_weights(self):
-        return [w.value.copy() for w in self.weights]
+        """Host (numpy) copies of the weights."""
+        return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights):
         weights = list(weights)
@@ -189,7 +207,7 @@ class Layer:
     def zero_grads(self):
         for w in self.weights:
             if w.grad is not None:
-                w.grad.fill(0)
+                arrays_of(w.grad).fill(w.grad, 0)
 
     # ----- shapes and building -------------------------------------------------------
     def build(self, input_shape):
@@ -232,11 +250,28 @@ class Layer:
     def __call__(self, inputs, training=False):
         if isinstance(inputs, KerasTensor):
             return self._call_symbolic(inputs)
+        if backend.get_device() != "cpu":
+            return self._call_on_device(inputs, training)
         x = np.asarray(inputs)
         if x.dtype != np.dtype(self.dtype):
             x = x.astype(self.dtype)
         self.maybe_build(x.shape)
         return self.forward(x, training=training)
+
+    def _call_on_device(self, inputs, training):
+        """__call__ on the GPU: host inputs give host outputs, device inputs device outputs."""
+        k = ops()
+        on_host = arrays_of(inputs) is host_arrays
+        x = k.contiguous(np.asarray(inputs) if on_host else inputs, self.dtype)
+        self.maybe_build(x.shape)
+        for w in self._all_weights():
+            w.place(k)
+        y = self.forward(x, training=training)
+        return k.to_host(y) if on_host else y
+
+    def _all_weights(self):
+        """Every weight of this layer (and of the layers inside it)."""
+        return list(self._weights)
 
     def _call_symbolic(self, tensor):
         self.maybe_build(tensor.shape)

@@ -142,14 +142,15 @@ class BaseConv(Layer):
         if self._cache is None:
             raise RuntimeError(f"{self._label()}: backward needs a forward(x, training=True) first")
         x, z, a, cols = self._cache
-        grad = self.activation.backward(np.ascontiguousarray(grad, dtype=self.dtype), z, a)
+        grad = self.activation.backward(ops().contiguous(grad, self.dtype), z, a)
         pad_before, pad_after = self._pads(x.shape)
         k = ops()
         geometry = (self.strides, self.dilation_rate, pad_before, pad_after)
         if self.trainable:
-            self.kernel.grad += k.conv_backward_weights(x, grad, self.kernel_size, *geometry, cols=cols)
+            dw = k.conv_backward_weights(x, grad, self.kernel_size, *geometry, cols=cols)
+            k.add_into(self.kernel.grad, dw)
             if self.bias is not None:
-                self.bias.grad += k.conv_backward_bias(grad)
+                k.add_into(self.bias.grad, k.conv_backward_bias(grad))
         if cols is not None:  # the columns' buffer goes back to the workspace pool for the next batch
             self._cache[3] = None
             k.workspace_give(cols)

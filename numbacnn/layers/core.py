@@ -55,8 +55,9 @@ class Dense(Layer):
             self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
 
     def forward(self, x, training=False):
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, x.shape[-1])
+        shape = tuple(x.shape)
+        lead = shape[:-1]
+        x2 = x.reshape(-1, shape[-1])
         z = ops().dense_forward(x2, self.kernel.value, self.bias.value if self.use_bias else None)
         a = self.activation.forward(z)
         if training:

@@ -1,7 +1,5 @@
 """BatchNormalization with Keras 3's arguments, weight order and moving-statistics update."""
 
-import numpy as np
-
 from .. import initializers
 from ..kernels import ops
 from .base import Layer, format_shape
@@ -80,10 +78,12 @@ class BatchNormalization(Layer):
 
     def _rows(self, x):
         """x as the kernels' channels-last (M, C) rows (the channel axis moved last when it is not)."""
-        ax = self._channel_axis(x.shape)
-        if ax != x.ndim - 1:
-            x = np.moveaxis(x, ax, -1)
-        return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+        k = ops()
+        shape = tuple(x.shape)
+        ax = self._channel_axis(shape)
+        if ax != len(shape) - 1:
+            x = k.moveaxis(x, ax, -1)
+        return k.contiguous(x).reshape(-1, shape[ax])
 
     def _unrows(self, rows, shape):
         """The inverse of _rows for an input of ``shape``."""
@@ -91,11 +91,12 @@ class BatchNormalization(Layer):
         if ax == len(shape) - 1:
             return rows.reshape(shape)
         moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
-        return np.ascontiguousarray(np.moveaxis(rows.reshape(moved), -1, ax))
+        return ops().moveaxis(rows.reshape(moved), -1, ax)
 
     def _gamma_beta(self, channels, dtype):
-        gamma = self.gamma.value if self.scale else np.ones(channels, dtype=dtype)
-        beta = self.beta.value if self.center else np.zeros(channels, dtype=dtype)
+        k = ops()
+        gamma = self.gamma.value if self.scale else k.full((channels,), 1, dtype)
+        beta = self.beta.value if self.center else k.zeros((channels,), dtype)
         return gamma, beta
 
     def forward(self, x, training=False):
@@ -103,9 +104,9 @@ class BatchNormalization(Layer):
         gamma, beta = self._gamma_beta(rows.shape[1], rows.dtype)
         if training and self.trainable:
             y, mean, var, inv_std = ops().batchnorm_forward_train(rows, gamma, beta, self.epsilon)
-            m = self.momentum
-            self.moving_mean.value[...] = self.moving_mean.value * m + mean * (1.0 - m)
-            self.moving_variance.value[...] = self.moving_variance.value * m + var * (1.0 - m)
+            m, k = self.momentum, ops()
+            k.blend_into(self.moving_mean.value, mean, m, 1.0 - m)
+            k.blend_into(self.moving_variance.value, var, m, 1.0 - m)
             self._cache = ("batch", rows, mean, inv_std, x.shape)
         else:
             y = ops().batchnorm_forward_infer(rows, gamma, beta, self.moving_mean.value,
@@ -125,10 +126,11 @@ class BatchNormalization(Layer):
                 rows, g, self.moving_mean.value, self.moving_variance.value, gamma, self.epsilon,
                 weight_grads=self.trainable)
         if self.trainable:
+            k = ops()
             if self.scale:
-                self.gamma.grad += dgamma
+                k.add_into(self.gamma.grad, dgamma)
             if self.center:
-                self.beta.grad += dbeta
+                k.add_into(self.beta.grad, dbeta)
         return self._unrows(dx, shape)
 
     def get_config(self):

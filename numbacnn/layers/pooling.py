@@ -112,15 +112,16 @@ class _Pooling(Layer):
                 ones + tuple(out for out, _ in geometry))
 
     def forward(self, x, training=False):
-        out_shape = self.compute_output_shape(x.shape)
-        shape5, pool, strides, pads, out_dims = self._kernel_args(x.shape)
-        x5 = np.ascontiguousarray(x).reshape(shape5)
+        shape = tuple(x.shape)
+        out_shape = self.compute_output_shape(shape)
+        shape5, pool, strides, pads, out_dims = self._kernel_args(shape)
+        x5 = ops().contiguous(x).reshape(shape5)
         if self._max:
             y, argmax = ops().pool_max_forward(x5, pool, strides, pads, out_dims)
         else:
             y, argmax = ops().pool_avg_forward(x5, pool, strides, pads, out_dims), None
         if training:
-            self._cache = (x.shape, argmax)
+            self._cache = (shape, argmax)
         return y.reshape(out_shape)
 
     def backward(self, grad):
@@ -128,7 +129,7 @@ class _Pooling(Layer):
             raise RuntimeError(f"{_label(self)}: backward needs a forward(x, training=True) first")
         shape, argmax = self._cache
         shape5, pool, strides, pads, out_dims = self._kernel_args(shape)
-        g5 = np.ascontiguousarray(grad, dtype=self.dtype).reshape((shape[0], *out_dims, shape[-1]))
+        g5 = ops().contiguous(grad, self.dtype).reshape((shape[0], *out_dims, shape[-1]))
         if self._max:
             dx = ops().pool_max_backward(g5, argmax, shape5[1:-1], pool, strides, pads)
         else:
@@ -222,21 +223,22 @@ class _GlobalPooling(Layer):
         return (input_shape[0], input_shape[-1])
 
     def forward(self, x, training=False):
-        out_shape = self.compute_output_shape(x.shape)
-        x3 = np.ascontiguousarray(x).reshape(x.shape[0], -1, x.shape[-1])
+        shape = tuple(x.shape)
+        out_shape = self.compute_output_shape(shape)
+        x3 = ops().contiguous(x).reshape(shape[0], -1, shape[-1])
         if self._max:
             y, argmax = ops().global_pool_max_forward(x3)
         else:
             y, argmax = ops().global_pool_avg_forward(x3), None
         if training:
-            self._cache = (x.shape, argmax)
+            self._cache = (shape, argmax)
         return y.reshape(out_shape)
 
     def backward(self, grad):
         if self._cache is None:
             raise RuntimeError(f"{_label(self)}: backward needs a forward(x, training=True) first")
         shape, argmax = self._cache
-        g2 = np.ascontiguousarray(grad, dtype=self.dtype).reshape(shape[0], shape[-1])
+        g2 = ops().contiguous(grad, self.dtype).reshape(shape[0], shape[-1])
         steps = int(np.prod(shape[1:-1]))
         if self._max:
             dx = ops().global_pool_max_backward(g2, argmax, steps)

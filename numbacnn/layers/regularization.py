@@ -69,8 +69,9 @@ class Dropout(Layer):
             self._cache = None
             return x
         gen = self._generator if self._generator is not None else backend.rng()
-        uniform = gen.random(self._noise_shape(x.shape), dtype=x.dtype)
-        y, mask = ops().dropout_forward(x, uniform, self.rate)
+        uniform = gen.random(self._noise_shape(x.shape), dtype=x.dtype)  # drawn on the host on every device
+        k = ops()
+        y, mask = k.dropout_forward(x, k.to_device(uniform), self.rate)
         self._cache = mask
         return y
 

@@ -32,14 +32,14 @@ class Flatten(Layer):
         if training:
             self._cache = x.shape
         if self._channels_first(x):
-            x = np.moveaxis(x, 1, -1)
+            x = ops().moveaxis(x, 1, -1)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad):
         shape = self._cache
         if self.data_format == "channels_first" and len(shape) > 2:
             moved = (shape[0],) + shape[2:] + (shape[1],)
-            return np.ascontiguousarray(np.moveaxis(grad.reshape(moved), -1, 1))
+            return ops().moveaxis(grad.reshape(moved), -1, 1)
         return grad.reshape(shape)
 
     def get_config(self):
@@ -152,12 +152,12 @@ class _ZeroPadding(Layer):
     def forward(self, x, training=False):
         if training:
             self._cache = x.shape
-        y5 = ops().zero_pad_forward(self._view5(np.ascontiguousarray(x)), self._pad3())
+        y5 = ops().zero_pad_forward(self._view5(ops().contiguous(x)), self._pad3())
         return y5.reshape(self.compute_output_shape(x.shape))
 
     def backward(self, grad):
         shape = self._cache
-        dx5 = ops().zero_pad_backward(self._view5(np.ascontiguousarray(grad)), self._pad3())
+        dx5 = ops().zero_pad_backward(self._view5(ops().contiguous(grad)), self._pad3())
         return dx5.reshape(shape)
 
     def get_config(self):

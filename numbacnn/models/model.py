@@ -8,8 +8,8 @@ is what makes a layer called twice, with shared weights, differentiate correctly
 
 import itertools
 
-import numpy as np
-
+from ..kernels import ops
+from ..kernels.cpu import arrays as host_arrays
 from ..layers.base import InputLayer, KerasTensor, Layer, format_shape
 from ..saving import SavingMixin
 from .summary import print_summary
@@ -108,6 +108,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
         self._output_tensor = outputs
         self._build_input_shape = inputs.shape
         self.built = True
+        self._device = None  # new layers may hold weights elsewhere: place them all again before computing
 
     @property
     def layers(self):
@@ -248,15 +249,21 @@ class Model(TrainingMixin, SavingMixin, Layer):
             if gx is None or not wanted[id(node.input)]:
                 continue
             key = id(node.input)
-            grads[key] = gx if key not in grads else grads[key] + gx
+            grads[key] = gx if key not in grads else ops().add(grads[key], gx)
         return grads.get(id(self._input_tensor))
 
     def __call__(self, inputs, training=False):
         if isinstance(inputs, KerasTensor):
             return self._call_symbolic(inputs)
-        x = np.asarray(inputs)
-        self._ensure_built(x.shape)
-        return self.forward(x.astype(self.dtype, copy=False), training=training)
+        if host_arrays.arrays_of(inputs) is not host_arrays:  # a device array: the output stays there too
+            self._ensure_built(inputs.shape)
+            self._sync_device()
+            return self.forward(ops().contiguous(inputs, self.dtype), training=training)
+        x = self._prepare_x(inputs)
+        return self._to_host(self.forward(self._place_input(x), training=training))
+
+    def _all_weights(self):
+        return self.weights
 
     def _ensure_built(self, input_shape):
         """Functional models are built at construction; Sequential overrides this."""

@@ -9,6 +9,10 @@
         trainer.activations(x[:1])               # [(layer name, output array), ...] for one input
     trainer.close()                              # on_train_end; fit() does it for you
 
+What the debugger reads (gradients, weights, activations) is numpy on both devices. On CUDA the batches
+go through ``ops().BatchStager``: batch n+1 is copied to the GPU (pinned memory, its own stream) while
+batch n's backward pass and update run.
+
 Hooks: ``trainer.on_step`` and ``trainer.on_epoch_end`` are lists of callables, called as
 ``fn(trainer, logs)`` after each step / epoch, from the thread that calls ``step()``.
 """
@@ -19,6 +23,8 @@ import numpy as np
 
 from .. import backend
 from ..callbacks import CallbackList, TerminateOnNaN
+from ..kernels import ops
+from ..kernels.cpu.arrays import arrays_of
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -83,6 +89,7 @@ class Trainer:
                                       model=model, verbose=verbose, epochs=self.epochs,
                                       steps=self.steps_per_epoch)
         self.history = model.history
+        self._batches = ops().BatchStager(self.x, self.batch_size)
 
     # ----- stepping ----------------------------------------------------------------------------
     def _begin_epoch(self):
@@ -103,10 +110,13 @@ class Trainer:
             raise RuntimeError("training is finished; make a new Trainer (or call fit) to train more")
         if self.batch == 0:
             self._begin_epoch()
-        idx = self._order[self.batch * self.batch_size:(self.batch + 1) * self.batch_size]
+        idx = self._batch_indices(self.batch)
         self.callbacks.on_train_batch_begin(self.batch)
         try:
-            self.logs = self.model._train_step(self.x[idx], self.y[idx])
+            x = self._batches.take((self.epoch, self.batch), idx)
+            self.logs = self.model._train_step(x, self.y[idx])
+            if self.batch + 1 < self.steps_per_epoch:  # copied while this batch's kernels run
+                self._batches.prefetch((self.epoch, self.batch + 1), self._batch_indices(self.batch + 1))
         except NonFiniteLossError as err:
             if not self._tolerate_nan:
                 raise NonFiniteLossError(
@@ -121,6 +131,9 @@ class Trainer:
         if self.batch >= self.steps_per_epoch or self.model.stop_training:
             self._end_epoch()
         return self.logs
+
+    def _batch_indices(self, batch):
+        return self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
 
     def _end_epoch(self):
         logs = dict(self.logs)
@@ -153,13 +166,13 @@ class Trainer:
 
     # ----- what the debugger reads -------------------------------------------------------------
     def gradients(self):
-        """Gradients of the last step, by weight path ("conv2d/kernel")."""
-        return {w.path: w.grad.copy() for w in self.model.trainable_weights}
+        """Gradients of the last step, by weight path ("conv2d/kernel"): numpy copies."""
+        return {w.path: arrays_of(w.grad).host_copy(w.grad) for w in self.model.trainable_weights}
 
     def weights(self):
-        """Current weights, by weight path."""
-        return {w.path: w.value.copy() for w in self.model.weights}
+        """Current weights, by weight path: numpy copies."""
+        return {w.path: w.numpy() for w in self.model.weights}
 
     def activations(self, x):
-        """Every layer's output (inference mode) for the inputs ``x`` (a batch, e.g. ``x[:1]``)."""
+        """Every layer's output (inference mode) for the inputs ``x`` (a batch, e.g. ``x[:1]``): numpy."""
         return self.model.activations(x)

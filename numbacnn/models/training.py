@@ -2,6 +2,11 @@
 
 All training goes through :class:`numbacnn.models.trainer.Trainer`: ``fit`` is a loop of
 ``trainer.step()`` with Ctrl-C handling around it.
+
+Devices: the model computes on ``backend.get_device()``. Its weights, gradients and optimizer state move
+there once (at compile, or at the first fit / evaluate / predict after the device or the graph changed)
+and stay there; on CUDA only the batches cross the bus, and what the caller gets back (predictions,
+losses, metrics) is copied to the host.
 """
 
 import math
@@ -12,10 +17,12 @@ import warnings
 
 import numpy as np
 
+from .. import backend
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..callbacks import CallbackList
+from ..kernels import ops
 from ..layers.base import InputLayer, format_shape
 from ..utils.progbar import Progbar
 from .trainer import NonFiniteLossError, Trainer
@@ -29,23 +36,54 @@ class TrainingMixin:
         self._loss_tracker = None
         self.stop_training = False
         self.history = None
+        self._device = None  # where the weights are: None until placed (and again after the graph changes)
 
     # ----- compile -----------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto",
                 device=None, **kwargs):
-        """Choose the optimizer, the loss and the metrics (names or objects, as in Keras)."""
+        """Choose the optimizer, the loss and the metrics (names or objects, as in Keras).
+
+        ``device`` ('cpu' or 'cuda'; None keeps the current one) calls ``numbacnn.set_device(device)``:
+        process-wide, and a RuntimeError ("no CUDA GPU found; use device='cpu'") when CUDA cannot be used.
+        The weights move to the device here, and the optimizer's state at its first step.
+        """
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}")
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
-        if device not in (None, "cpu"):
-            raise ValueError(f"device={device!r}: this build of numbacnn computes on device='cpu' only")
+        if device not in (None, "cpu", "cuda"):
+            raise ValueError(f"compile(device={device!r}): device must be 'cpu' or 'cuda'")
+        if device is not None:
+            backend.set_device(device)
         self.optimizer = optimizers_module.get(optimizer)
         self.loss_fn = losses_module.get(loss)
         self.compiled_metrics = [metrics_module.get(m, loss=self.loss_fn) for m in (metrics or [])]
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        self._sync_device()
+
+    # ----- device --------------------------------------------------------------------------------
+    def _sync_device(self):
+        """Move the weights, their gradients and the optimizer's state to the current device; a no-op while
+        they are there."""
+        device = backend.get_device()
+        if self._device == device:
+            return
+        k = ops()
+        for w in self._all_weights():
+            w.place(k)
+        if self.optimizer is not None:
+            self.optimizer.place(k)
+        self._device = device
+
+    def _place_input(self, x):
+        """A batch on the model's device: a copy on the GPU, ``x`` itself on the CPU."""
+        return ops().to_device(x) if self._device == "cuda" else x
+
+    def _to_host(self, y):
+        """An output for the caller: a host copy of a GPU array, ``y`` itself on the CPU."""
+        return ops().to_host(y) if self._device == "cuda" else y
 
     @property
     def metrics_names(self):
@@ -64,6 +102,7 @@ class TrainingMixin:
         if x.dtype != np.dtype(self.dtype):
             x = x.astype(self.dtype)
         self._ensure_built(x.shape)
+        self._sync_device()
         return x
 
     def _prepare_xy(self, x, y):
@@ -113,15 +152,19 @@ class TrainingMixin:
         return self._metric_results()
 
     def _train_step(self, x, y):
-        """Forward, loss, backward and one optimizer update on a batch; returns the running logs."""
+        """Forward, loss, backward and one optimizer update on a batch (``x`` on the model's device, ``y`` on
+        the host); returns the running logs."""
+        k = ops()
         trainable = self.trainable_weights
         for w in trainable:
-            w.grad.fill(0)
+            k.fill(w.grad, 0)
         y_pred = self.forward(x, training=True)
         loss, grad = self.loss_fn.value_and_gradient(y, y_pred)
         if not math.isfinite(loss):
             self._cache = None
             raise NonFiniteLossError(str(loss))
+        if self.compiled_metrics:  # now, while the GPU has nothing queued after the loss
+            y_pred = self._to_host(y_pred)
         self.input_grad_needed = False  # nobody needs d(loss)/d(x) of the data
         try:
             self.backward(grad)
@@ -132,8 +175,9 @@ class TrainingMixin:
         return self._update_metrics(loss, y, y_pred)
 
     def _test_step(self, x, y):
-        y_pred = self.forward(x, training=False)
-        return self._update_metrics(self.loss_fn(y, y_pred), y, y_pred)
+        y_pred = self.forward(self._place_input(x), training=False)
+        loss = self.loss_fn(y, y_pred)
+        return self._update_metrics(loss, y, self._to_host(y_pred) if self.compiled_metrics else y_pred)
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
@@ -142,7 +186,7 @@ class TrainingMixin:
             raise ValueError("train_on_batch: sample_weight and class_weight are not supported")
         x, y = self._prepare_xy(x, y)
         self._reset_metrics()
-        logs = self._train_step(x, y)
+        logs = self._train_step(self._place_input(x), y)
         return self._format_logs(logs, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
@@ -243,7 +287,7 @@ class TrainingMixin:
         out = None
         for i in range(steps):
             sl = slice(i * batch_size, (i + 1) * batch_size)
-            y = self.forward(x[sl], training=False)
+            y = self._to_host(self.forward(self._place_input(x[sl]), training=False))
             if out is None:
                 out = np.empty((len(x),) + y.shape[1:], dtype=y.dtype)
             out[sl] = y
@@ -254,15 +298,15 @@ class TrainingMixin:
         return out
 
     def activations(self, x):
-        """[(layer name, output)] for every layer, inference mode, for the batch ``x``."""
+        """[(layer name, output)] for every layer, inference mode, for the batch ``x`` (host arrays)."""
         x = self._prepare_x(x)
         found = []
 
         def keep(layer, y):
             if not isinstance(layer, InputLayer):
-                found.append((layer.name, y))
+                found.append((layer.name, self._to_host(y)))
 
-        self.forward(x, training=False, hook=keep)
+        self.forward(self._place_input(x), training=False, hook=keep)
         return found
 
 

@@ -172,7 +172,7 @@ def _write_keras3_container(group, model):
             _write_keras3_container(layer_group, layer)
         else:
             for i, w in enumerate(layer.weights):
-                variables.create_dataset(str(i), data=w.value)
+                variables.create_dataset(str(i), data=w.numpy())
 
 
 def write_keras3_weights(f, model):
@@ -198,7 +198,7 @@ def write_keras2_weights(group, model):
         names = [f"{w.layer.name}/{w.name}:0" for w in weights]
         write_string_list(layer_group, "weight_names", names)
         for name, w in zip(names, weights):
-            layer_group.create_dataset(name, data=w.value)
+            layer_group.create_dataset(name, data=w.numpy())
 
 
 def _weights_layout(filepath):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numbacnn import backend, cli
+from numbacnn import cli
 from numbacnn.datasets import mnist
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,20 +271,6 @@ def test_weights_of_another_model_exit_1(trained, tiny):
     proc = run_cli("evaluate", "--dataset", "mnist", "--data-dir", tiny, "--limit", 8, "--model", "lenet5",
                    "--weights", weights, tmp=work)
     assert_one_line_error(proc, 1, f"could not load the weights {weights} into the model")
-
-
-def test_cuda_without_backend_exits_1(tmp_path):
-    set_device = getattr(backend, "set_device", None)
-    if set_device is not None:
-        try:
-            set_device("cuda")
-        except Exception:
-            pass
-        else:
-            set_device("cpu")
-            pytest.skip("this machine has a CUDA backend and GPU")
-    proc = run_cli("train", "--device", "cuda", tmp=tmp_path)
-    assert_one_line_error(proc, 1, "no CUDA backend/GPU: use --device cpu")
 
 
 def test_plot_without_matplotlib_exits_1_with_the_pip_command(tmp_path):
