@@ -1,18 +1,25 @@
-"""numbacnn vs PyTorch on the CPU, side by side in one run: training and inference images/s.
+"""numbacnn vs PyTorch and Keras/TensorFlow on the CPU, side by side in one run: training, inference, memory.
 
-    pip install -e ".[bench]"          # torch==2.13.0, CPU build
-    python benchmarks/bench_cpu.py     # every row; --quick for a short run, --rows cifar_cnn:32 for one
+    pip install -e ".[bench]"            # torch==2.13.0 (CPU build) and tensorflow-cpu==2.21.0
+    python benchmarks/bench_cpu.py       # every row, both peers, ratios, peak memory, start-up
+    python benchmarks/bench_cpu.py --tf-python /opt/tfenv/bin/python   # TensorFlow in a venv of its own
+    python benchmarks/bench_cpu.py --quick --rows cifar_cnn:32 --peers torch --no-start
 
-Both run the same architecture on the same random data with the same batch size and
-optimizer, each with 2 threads, timed in steady state after a warm-up. Every measurement runs in
-a fresh process of its own (two frameworks' thread pools in one process slow each other down),
-the two frameworks alternating row by row. The ratio is numbacnn / PyTorch (above 1: numbacnn is
-faster). Cold start is the first training step of a new process with an empty Numba cache
-(compilation included); warm start is a new process with the cache filled. Both are measured from
-interpreter start.
+All three run the same architecture on the same random data with the same batch size, loss and
+optimizer, each with 2 threads and channels-last data (PyTorch: channels_last model and input; Keras:
+its default NHWC layout, Keras's default ``jit_compile``, which is off on a CPU-only machine), timed in
+steady state after a warm-up. Every measurement runs in a fresh process of its own (two frameworks'
+thread pools in one process slow each other down), the frameworks alternating within each row, the
+order reversed every other round; with ``--repeat N`` each figure is the best of N rounds. A ratio is
+numbacnn / peer (above 1: numbacnn is faster); "/faster" is the ratio to the faster of the two peers.
+Peak memory is the measurement process's peak resident set (VmHWM; ru_maxrss would count the parent's
+peak, inherited across fork and exec). Start-up is timed from the process's spawn to the end of the first
+training step: cold is numbacnn with an empty Numba cache (compilation included), warm a new process with
+that cache filled. A peer that is not installed is left out of the tables.
 """
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -30,8 +37,14 @@ SPECS = {  # model: (input shape, optimizer, loss)
     "lenet5": ((28, 28, 1), "adam", "sparse"),
     "conv_model_pooling": ((28, 28, 1), "sgd", "categorical"),
 }
+FRAMEWORKS = ("numbacnn", "torch", "tf")
+LABELS = {"numbacnn": "numbacnn", "torch": "PyTorch", "tf": "Keras/TF"}
+MODULES = {"numbacnn": ("numbacnn",), "torch": ("torch",), "tf": ("tensorflow", "keras")}
+DISTRIBUTIONS = {"numbacnn": ("numbacnn",), "torch": ("torch",), "tf": ("tensorflow-cpu", "tensorflow")}
+START_ROW = ("cifar_cnn", 32)
 
 
+# ----- measurement workers (each runs in a process of its own) -------------------------------------------
 def _data(name, batch, seed=0):
     shape, _, loss = SPECS[name]
     rng = np.random.default_rng(seed)
@@ -42,29 +55,19 @@ def _data(name, batch, seed=0):
     return x, y
 
 
-def _rate(step, batch, min_seconds, warmup=3):
-    for _ in range(warmup):
-        step()
-    n, start = 0, time.perf_counter()
-    while True:
-        step()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and n >= 3:
-            return n * batch / elapsed
+def _keras_loss(name):
+    return "sparse_categorical_crossentropy" if SPECS[name][2] == "sparse" else "categorical_crossentropy"
 
 
-def numbacnn_rates(name, batch, min_seconds):
+def numbacnn_steps(name, batch):
+    """(train step, inference step, parameter count) of numbacnn's model on one batch."""
     from numbacnn import applications
 
-    _, optimizer, loss = SPECS[name]
     model = applications.get(name)()
-    model.compile(optimizer=optimizer, loss=f"{loss}_categorical_crossentropy"
-                  if loss == "sparse" else "categorical_crossentropy")
+    model.compile(optimizer=SPECS[name][1], loss=_keras_loss(name))
     x, y = _data(name, batch)
-    train = _rate(lambda: model.train_on_batch(x, y), batch, min_seconds)
-    infer = _rate(lambda: model.predict(x, batch_size=batch, verbose=0), batch, min_seconds)
-    return train, infer
+    return (lambda: model.train_on_batch(x, y), lambda: model.predict(x, batch_size=batch, verbose=0),
+            model.count_params())
 
 
 def torch_model(name):
@@ -89,13 +92,13 @@ def torch_model(name):
     raise ValueError(name)
 
 
-def torch_rates(name, batch, min_seconds):
+def torch_steps(name, batch):
+    """PyTorch's train and inference steps, channels-last model and input; BN's running stats counted."""
     import torch
 
     torch.set_num_threads(THREADS)
-    _, optimizer, loss = SPECS[name]
     model = torch_model(name).to(memory_format=torch.channels_last)
-    opt = (torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7) if optimizer == "adam"
+    opt = (torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7) if SPECS[name][1] == "adam"
            else torch.optim.SGD(model.parameters(), lr=0.01))
     x, y = _data(name, batch)
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
@@ -103,83 +106,307 @@ def torch_rates(name, batch, min_seconds):
     ce = torch.nn.CrossEntropyLoss()
 
     def train():
+        if not model.training:
+            model.train()
         opt.zero_grad(set_to_none=True)
         ce(model(xt), yt).backward()
         opt.step()
 
-    model.train()
-    train_rate = _rate(train, batch, min_seconds)
-    model.eval()
-    with torch.inference_mode():
-        infer_rate = _rate(lambda: torch.softmax(model(xt), 1), batch, min_seconds)
-    return train_rate, infer_rate
+    def infer():
+        if model.training:
+            model.eval()
+        with torch.inference_mode():
+            torch.softmax(model(xt), 1)
+
+    tensors = list(model.parameters()) + [b for n, b in model.named_buffers() if "running" in n]
+    return train, infer, sum(t.numel() for t in tensors)
 
 
-_START_PROBE = """
-import time, numpy as np
-from numbacnn import applications
-t0 = time.perf_counter()
-m = applications.cifar_cnn(); m.compile('adam', 'sparse_categorical_crossentropy')
-x = np.random.default_rng(0).random((32, 32, 32, 3), dtype=np.float32); y = np.arange(32) % 10
-m.train_on_batch(x, y)
-print(time.perf_counter() - t0)
+def keras_model(name):
+    import keras
+
+    layers = keras.layers
+    if name == "cifar_cnn":
+        return keras.Sequential([
+            keras.Input((32, 32, 3)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"), layers.Flatten(),
+            layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")])
+    if name == "lenet5":
+        return keras.Sequential([
+            keras.Input((28, 28, 1)), layers.Conv2D(6, 5, activation="tanh", padding="same"),
+            layers.AveragePooling2D(2), layers.Conv2D(16, 5, activation="tanh"), layers.AveragePooling2D(2),
+            layers.Flatten(), layers.Dense(120, activation="tanh"), layers.Dense(84, activation="tanh"),
+            layers.Dense(10, activation="softmax")])
+    if name == "conv_model_pooling":
+        def bn_relu(h):
+            return layers.Activation("relu")(layers.BatchNormalization()(h))
+        x = keras.Input((28, 28, 1))
+        h = layers.MaxPooling2D(2)(bn_relu(layers.Conv2D(64, 3, padding="same")(x)))
+        h = layers.Flatten()(bn_relu(layers.Conv2D(32, 3, padding="same")(h)))
+        h = bn_relu(layers.Dense(32)(h))
+        return keras.Model(x, layers.Dense(10, activation="softmax")(h))
+    raise ValueError(name)
+
+
+def tf_steps(name, batch):
+    """Keras 3 on TensorFlow: the compiled train_on_batch / predict_on_batch functions on tf tensors."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    model = keras_model(name)
+    model.compile(optimizer=SPECS[name][1], loss=_keras_loss(name))
+    x, y = _data(name, batch)
+    xt, yt = tf.constant(x), tf.constant(y)
+    return lambda: model.train_on_batch(xt, yt), lambda: model.predict_on_batch(xt), model.count_params()
+
+
+STEPS = {"numbacnn": numbacnn_steps, "torch": torch_steps, "tf": tf_steps}
+
+
+def _rate(step, batch, min_seconds, warmup_seconds):
+    """(images/s, cores busy) in steady state: at least 3 warm-up steps and warmup_seconds discarded.
+
+    Cores busy is the process's CPU time over the wall time of the timed steps (at most THREADS).
+    """
+    n, start = 0, time.perf_counter()
+    while n < 3 or time.perf_counter() - start < warmup_seconds:
+        step()
+        n += 1
+    n, start, cpu = 0, time.perf_counter(), time.process_time()
+    while True:
+        step()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and n >= 3:
+            return n * batch / elapsed, (time.process_time() - cpu) / elapsed
+
+
+def _peak_kib():
+    """This process's peak resident set in KiB (VmHWM: ru_maxrss would include the parent's peak)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def rate_worker(framework, name, batch, seconds, warmup_seconds):
+    train, infer, params = STEPS[framework](name, batch)
+    train_rate, train_cores = _rate(train, batch, seconds, warmup_seconds)
+    infer_rate, infer_cores = _rate(infer, batch, seconds, warmup_seconds)
+    return {"train": train_rate, "infer": infer_rate, "peak_kib": _peak_kib(), "params": params,
+            "train_cores": train_cores, "infer_cores": infer_cores}
+
+
+def start_worker(framework):
+    """Seconds from the spawn (BENCH_SPAWN_TIME, set by the parent) to the imports and to the first step."""
+    spawned = float(os.environ["BENCH_SPAWN_TIME"])
+    for module in MODULES[framework]:
+        importlib.import_module(module)
+    imported = time.time() - spawned
+    train, _, _ = STEPS[framework](*START_ROW)
+    train()
+    return {"imported": imported, "first_step": time.time() - spawned, "peak_kib": _peak_kib()}
+
+
+# ----- orchestration ---------------------------------------------------------------------------------------
+_VERSION_PROBE = """
+import importlib.metadata as md, importlib.util as u, sys
+if any(u.find_spec(m) is None for m in sys.argv[2].split(",")):
+    sys.exit(1)
+for dist in sys.argv[1].split(","):
+    try:
+        print(md.version(dist)); break
+    except md.PackageNotFoundError:
+        pass
+else:
+    print("?")
+if sys.argv[2].endswith("keras"):
+    print(md.version("keras"))
 """
 
 
-def start_times():
-    """(cold, warm) seconds from interpreter start to the end of the first training step."""
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache, NUMBA_NUM_THREADS=str(THREADS))
-        times = []
-        for _ in range(2):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", _START_PROBE], check=True, env=env, capture_output=True)
-            times.append(time.perf_counter() - start)
-        return tuple(times)
+def framework_version(python, framework):
+    """The framework's version as installed for ``python``, or None where it does not import."""
+    try:
+        out = subprocess.run([python, "-c", _VERSION_PROBE, ",".join(DISTRIBUTIONS[framework]),
+                              ",".join(MODULES[framework])], capture_output=True, text=True, timeout=120)
+    except OSError:
+        return None
+    if out.returncode:
+        return None
+    lines = out.stdout.split()
+    if framework == "tf":
+        return f"Keras {lines[1]} on TensorFlow {lines[0]}"
+    return f"{LABELS[framework]} {lines[0]}"
 
 
-def _measure(framework, name, batch, seconds):
-    """Train and inference images/s of one framework on one row, in a new process."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), NUMBA_NUM_THREADS=str(THREADS))
-    out = subprocess.run([sys.executable, __file__, "--worker", framework, "--rows", f"{name}:{batch}",
-                          "--seconds", str(seconds)], check=True, env=env, capture_output=True, text=True)
+def _run_worker(python, args, env=None):
+    env = dict(env or os.environ, OMP_NUM_THREADS=str(THREADS), NUMBA_NUM_THREADS=str(THREADS),
+               TF_CPP_MIN_LOG_LEVEL="2", BENCH_SPAWN_TIME=repr(time.time()))
+    out = subprocess.run([python, os.path.abspath(__file__), *args], env=env, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"measurement {' '.join(args)} failed ({python}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ratios(ours, peers):
+    """numbacnn / each peer (None where the peer is missing), and numbacnn / the faster peer."""
+    each = {fw: (ours / rate if rate else None) for fw, rate in peers.items()}
+    present = [rate for rate in peers.values() if rate]
+    return each, (ours / max(present) if present else None)
+
+
+def markdown_table(headers, rows):
+    """A Markdown table, columns padded; the first left-aligned, the others right-aligned."""
+    cells = [[str(c) for c in row] for row in [headers] + rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row):
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(row, widths))) + " |"
+
+    rule = "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths))
+    rule = f"|{rule}|"
+    return "\n".join([line(cells[0]), rule] + [line(row) for row in cells[1:]])
+
+
+def _num(value, fmt=",.0f"):
+    return "–" if value is None else format(value, fmt)
+
+
+def speed_table(results, rows, peers, key):
+    headers = ["model", "batch", "numbacnn"] + [LABELS[p] for p in peers]
+    headers += [f"/{LABELS[p]}" for p in peers] + (["/faster"] if len(peers) > 1 else [])
+    table = []
+    for name, batch in rows:
+        got = {fw: results[(name, batch)].get(fw, {}).get(key) for fw in ("numbacnn",) + peers}
+        each, faster = ratios(got["numbacnn"], {p: got[p] for p in peers})
+        line = [name, batch] + [_num(got[fw]) for fw in ("numbacnn",) + peers]
+        line += [_num(each[p], ".2f") for p in peers] + ([_num(faster, ".2f")] if len(peers) > 1 else [])
+        table.append(line)
+    return markdown_table(headers, table)
+
+
+def memory_table(results, rows, peers):
+    headers = ["model", "batch", "params"] + [LABELS[fw] for fw in ("numbacnn",) + peers]
+    table = []
+    for name, batch in rows:
+        got = results[(name, batch)]
+        table.append([name, batch, f"{got['numbacnn']['params']:,}"]
+                     + [_num(got[fw]["peak_kib"] / 1024 if fw in got else None)
+                        for fw in ("numbacnn",) + peers])
+    return markdown_table(headers, table)
+
+
+def measure_rows(rows, peers, interpreters, seconds, warmup, repeat):
+    """{(model, batch): {framework: best-of-repeat results}}, progress on stderr."""
+    results = {row: {} for row in rows}
+    order = ("numbacnn",) + peers
+    total, done = len(rows) * len(order) * repeat, 0
+    for name, batch in rows:
+        for r in range(repeat):
+            for fw in order if r % 2 == 0 else order[::-1]:
+                started = time.perf_counter()
+                got = _run_worker(interpreters[fw], ["--worker", fw, "--rows", f"{name}:{batch}", "--seconds",
+                                                     str(seconds), "--warmup", str(warmup)])
+                best = results[(name, batch)].setdefault(fw, got)
+                for key in ("train", "infer"):
+                    if got[key] > best[key]:
+                        best[key], best[f"{key}_cores"] = got[key], got[f"{key}_cores"]
+                best["peak_kib"] = max(best["peak_kib"], got["peak_kib"])
+                done += 1
+                speeds = ", ".join(f"{k} {got[k]:,.0f} ({got[k + '_cores']:.2f})" for k in ("train", "infer"))
+                print(f"[{done}/{total}] {name}:{batch} {fw}: images/s (cores busy) {speeds}; peak "
+                      f"{got['peak_kib'] / 1024:,.0f} MiB; {time.perf_counter() - started:.1f} s",
+                      file=sys.stderr, flush=True)
+        params = {fw: got["params"] for fw, got in results[(name, batch)].items()}
+        if len(set(params.values())) > 1:
+            print(f"WARNING: {name} has different parameter counts: {params}", file=sys.stderr, flush=True)
+    return results
+
+
+def measure_start(peers, interpreters, repeat):
+    """Start-up rows: numbacnn cold and warm (best of ``repeat``), then each peer (best of ``repeat``)."""
+    out = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        args = ["--worker", "numbacnn", "--start"]
+        out.append(("numbacnn, cold (empty Numba cache)", _run_worker(interpreters["numbacnn"], args, env)))
+        warm = [_run_worker(interpreters["numbacnn"], args, env) for _ in range(repeat)]
+        out.append(("numbacnn, warm (cache filled)", min(warm, key=lambda g: g["first_step"])))
+    for fw in peers:
+        runs = [_run_worker(interpreters[fw], ["--worker", fw, "--start"]) for _ in range(repeat)]
+        out.append((LABELS[fw], min(runs, key=lambda g: g["first_step"])))
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="0.5 s per measurement instead of 3 s")
-    parser.add_argument("--rows", nargs="*", help="rows as model:batch, e.g. cifar_cnn:32")
-    parser.add_argument("--no-start", action="store_true", help="skip the cold/warm start measurement")
-    parser.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--worker", choices=["numbacnn", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true",
+                        help="0.5 s a measurement after 0.2 s of warm-up, one round (default: 3 s, 1 s, 2)")
+    parser.add_argument("--rows", nargs="*", help="rows as model:batch, e.g. cifar_cnn:32 (default: all six)")
+    parser.add_argument("--peers", nargs="*", choices=FRAMEWORKS[1:], default=list(FRAMEWORKS[1:]),
+                        help="peers to compare with (default: torch tf, where installed); none: numbacnn")
+    parser.add_argument("--tf-python", default=sys.executable,
+                        help="Python interpreter that imports TensorFlow (default: this one)")
+    parser.add_argument("--repeat", type=int, default=None, help="rounds per row, best kept (default 2)")
+    parser.add_argument("--no-start", action="store_true", help="skip the start-up measurement")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--seconds", type=float, default=None, help="timed seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds per measurement")
+    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    parser.add_argument("--start", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     rows = [(r.split(":")[0], int(r.split(":")[1])) for r in args.rows] if args.rows else ROWS
-    seconds = args.seconds or (0.5 if args.quick else 3.0)
-    if args.worker:
-        name, batch = rows[0]
-        rates = (numbacnn_rates if args.worker == "numbacnn" else torch_rates)(name, batch, seconds)
-        print(json.dumps(rates))
-        return
-    try:
-        import torch
-    except ImportError:
-        sys.exit("PyTorch is needed for the side-by-side run: pip install -e '.[bench]' (torch==2.13.0, CPU)")
-    print(f"numbacnn vs PyTorch {torch.__version__} (CPU, {THREADS} threads, channels-last), images/s, "
-          "steady state, random data, each measurement in its own process")
-    header = (f"| {'model':<20} | {'batch':>5} | {'train numbacnn':>14} | {'train torch':>11} | {'ratio':>5} "
-              f"| {'infer numbacnn':>14} | {'infer torch':>11} | {'ratio':>5} |")
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name, batch in rows:
-        nt, ni = _measure("numbacnn", name, batch, seconds)
-        tt, ti = _measure("torch", name, batch, seconds)
-        print(f"| {name:<20} | {batch:>5} | {nt:>14,.0f} | {tt:>11,.0f} | {nt / tt:>5.2f} "
-              f"| {ni:>14,.0f} | {ti:>11,.0f} | {ni / ti:>5.2f} |", flush=True)
-    if not args.no_start:
-        cold, warm = start_times()
-        print("\nstart-up to the end of the first training step (cifar_cnn, batch 32), from interpreter "
-              f"start: cold (empty Numba cache) {cold:.1f} s, warm (cache filled) {warm:.1f} s")
+        if name not in SPECS or batch <= 0:
+            parser.error(f"unknown row {name}:{batch}; models: {', '.join(SPECS)}")
+    seconds = args.seconds or (0.5 if args.quick else 3.0)
+    warmup = args.warmup if args.warmup is not None else (0.2 if args.quick else 1.0)
+    repeat = args.repeat or (1 if args.quick else 2)
+    if args.worker:
+        got = (start_worker(args.worker) if args.start
+               else rate_worker(args.worker, *rows[0], seconds, warmup))
+        print(json.dumps(got))
+        return
+
+    interpreters = {"numbacnn": sys.executable, "torch": sys.executable, "tf": args.tf_python}
+    versions = {fw: framework_version(interpreters[fw], fw) for fw in ("numbacnn",) + tuple(args.peers)}
+    if versions["numbacnn"] is None:
+        sys.exit("numbacnn does not import here: pip install -e .")
+    for fw in args.peers:
+        if versions[fw] is None:
+            hint = ("pip install -e '.[bench]'" if fw == "torch"
+                    else "pip install tensorflow-cpu==2.21.0, or --tf-python PATH to an interpreter with it")
+            print(f"{LABELS[fw]} left out: it does not import in {interpreters[fw]} ({hint})", flush=True)
+    peers = tuple(fw for fw in args.peers if versions[fw] is not None)
+    print(f"{' vs '.join(versions[fw] for fw in ('numbacnn',) + peers)}: CPU, {THREADS} threads, "
+          f"channels-last, random data, steady state ({seconds:g} s after {warmup:g} s of warm-up, best of "
+          f"{repeat}), each measurement in a process of its own; ratio = numbacnn / peer\n", flush=True)
+
+    results = measure_rows(rows, peers, interpreters, seconds, warmup, repeat)
+    print("Training, images/s\n\n" + speed_table(results, rows, peers, "train"))
+    print("\nInference, images/s\n\n" + speed_table(results, rows, peers, "infer"))
+    print("\nPeak memory of the measurement process (training, then inference), MiB\n\n"
+          + memory_table(results, rows, peers), flush=True)
+    start = [] if args.no_start else measure_start(peers, interpreters, repeat)
+    if start:
+        print(f"\nStart-up ({START_ROW[0]}, batch {START_ROW[1]}), seconds from the process's spawn; "
+              f"warm and peers: best of {repeat}\n")
+        print(markdown_table(["run", "imports done", "first training step done", "peak MiB"],
+                             [[label, f"{g['imported']:.2f}", f"{g['first_step']:.2f}",
+                               f"{g['peak_kib'] / 1024:,.0f}"] for label, g in start]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"versions": versions, "threads": THREADS, "seconds": seconds, "warmup": warmup,
+                       "repeat": repeat, "peers": peers,
+                       "rows": [{"model": n, "batch": b, **results[(n, b)]} for n, b in rows],
+                       "start": [{"label": label, **g} for label, g in start]}, f, indent=1)
 
 
 if __name__ == "__main__":
