@@ -6,14 +6,37 @@
 
 import os
 
-# Numba's OpenMP threads spin after each parallel kernel and starve OpenBLAS's threads in the matrix
-# product that usually follows; on 2 cores that made a training step about twice as slow. Passive
-# waiting costs ~50 us per kernel launch. Set before Numba starts its thread pool; a user's value wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Likewise OpenBLAS's workers spin ~2^28 cycles after each matrix product and starve the Numba kernel
-# that follows (LeNet-5's first convolution: 13.7 ms -> 7.7 ms with 2^4). OpenBLAS reads this when it
-# loads; the kernels' products go through the BLAS that Numba binds (SciPy's), loaded after this line.
+# The kernels' matrix products run on Numba's OpenMP threads (kernels/cpu/blas.py makes SciPy's
+# OpenBLAS single-threaded), so OpenMP keeps its default wait policy: spin briefly, then sleep.
+# numpy's own OpenBLAS is a separate library whose workers spin ~2^28 cycles after each product a
+# user's numpy code runs and starve the Numba kernel that follows; 2^4 cycles when OpenBLAS reads this
+# at load (numpy loaded after numbacnn, and SciPy's copy). A user's value wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+
+def _keep_freed_arrays():
+    """glibc returns every freed block over 128 KiB-32 MiB to the kernel (its threshold adapts), and
+    the next batch's arrays of the same sizes come back as fresh pages: ~2,000 page faults per
+    prediction of 32 images for seed 004's model, 7 ms instead of 4 ms. Keep blocks up to 32 MiB in the
+    heap and trim it above 1 GiB only. Skipped when the user tunes malloc (MALLOC_*/GLIBC_TUNABLES) or
+    sets NUMBACNN_MALLOC=default, and off glibc."""
+    import ctypes
+    import platform
+
+    if (os.environ.get("NUMBACNN_MALLOC", "").strip().lower() == "default" or "GLIBC_TUNABLES" in os.environ
+            or any(k.startswith("MALLOC_") for k in os.environ) or platform.libc_ver()[0] != "glibc"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 * 2 ** 20)
+    mallopt(m_trim_threshold, 2 ** 30)
+
+
+_keep_freed_arrays()
 
 from . import (  # noqa: E402
     activations,
