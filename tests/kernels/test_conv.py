@@ -225,23 +225,29 @@ def test_input_gradient_routes_agree(rank, dilation, pads):
         np.testing.assert_allclose(dx.reshape(-1)[i], num.reshape(-1)[i], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("rank,stride,dilation,padding,parity", GRID)
-def test_one_channel_route_matches_numpy_reference(rank, stride, dilation, padding, parity):
-    """One or two input channels build the transposed column matrix (``_im2col_t``); same results."""
+def test_blocked_inference_route_matches_training_route(rank, stride, dilation, padding, parity, channels,
+                                                        monkeypatch):
+    """Inference with few taps builds its columns block by block (``_conv_blocked``, bias added in the
+    blocks); it must equal the NumPy reference and the training route (one column matrix), also with
+    blocks of a single output row and of more rows than the batch has."""
     ksize, odd, even, _, f = SHAPES[rank]
     spatial = odd if parity == "odd" else even
-    rng = np.random.default_rng(rank * 100 + stride * 10 + dilation + 1)
-    x = rng.standard_normal((3, *spatial, 1))
-    w = rng.standard_normal((*ksize, 1, f))
+    rng = np.random.default_rng(rank * 100 + stride * 10 + dilation + channels)
+    x = rng.standard_normal((3, *spatial, channels))
+    w = rng.standard_normal((*ksize, channels, f))
+    b = rng.standard_normal(f)
     strides, dil = (stride,) * rank, (dilation,) * rank
     if padding == "same":
         pad_before, pad_after = keras_same(spatial, ksize, strides, dil)
     else:
         pad_before = pad_after = (0,) * rank
-    check_against_reference(x, w, rng.standard_normal(f), strides, dil, pad_before, pad_after)
-    y, cols = conv.conv_forward(x, w, None, strides, dil, pad_before, pad_after, return_cols=True)
-    assert cols.flags.f_contiguous  # the transposed route was taken
-    g = rng.standard_normal(y.shape)
-    np.testing.assert_allclose(
-        conv.conv_backward_weights(x, g, ksize, strides, dil, pad_before, pad_after, cols=cols),
-        conv.conv_backward_weights(x, g, ksize, strides, dil, pad_before, pad_after), rtol=1e-12)
+    assert int(np.prod(ksize)) * channels <= conv._BLOCKED_MAX_TAPS
+    check_against_reference(x, w, b, strides, dil, pad_before, pad_after)
+    trained, cols = conv.conv_forward(x, w, b, strides, dil, pad_before, pad_after, return_cols=True)
+    assert cols is not None  # the training route keeps its column matrix
+    for block in (1, 10 ** 9):
+        monkeypatch.setattr(conv, "_BLOCK_FLOATS", block)
+        np.testing.assert_allclose(conv.conv_forward(x, w, b, strides, dil, pad_before, pad_after),
+                                   trained, rtol=1e-12, atol=1e-12)
