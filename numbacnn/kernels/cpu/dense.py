@@ -1,9 +1,8 @@
 """Fully connected layer: BLAS products (``blas.gemm``) with Numba kernels for the bias and its gradient.
 
 Inputs of any rank are seen as 2-D: x (M,IN) where M is the product of all leading axes.
-The bias kernels are serial on purpose: their O(M*U) work is small next to the O(M*IN*U) product, and
-a parallel region started right after a BLAS call waits for OpenBLAS's still-spinning threads
-(measured on 2 cores: 8 ms instead of 0.2 ms for a 128x1024 @ 1024x128 layer).
+The bias kernels are serial on purpose: their O(M*U) work (a batch of rows) is small next to the
+O(M*IN*U) product and to the cost of starting a parallel region.
 """
 
 import numpy as np
