@@ -3,10 +3,10 @@
 One core works on 5-D views: x (N,D,H,W,C), kernel (KD,KH,KW,C,F); a 1-D or 2-D call is the same
 arrays with singleton spatial axes put in front. Forward and weight gradient are im2col (a parallel
 gather into a workspace) followed by a matrix product (``blas.gemm``); at inference the columns are
-instead built and multiplied block by block in cache, bias included (``_conv_blocked``). The input gradient is a product into column space followed by col2im written as
-a gather: every input pixel sums the kernel taps whose output position exists, so no two threads
-write the same element. With stride 1 and fewer filters than channels it is instead a forward
-convolution with the flipped kernel.
+instead built and multiplied block by block in cache, bias included (``_conv_blocked``). The input
+gradient is a product into column space followed by col2im written as a gather: every input pixel sums
+the kernel taps whose output position exists, so no two threads write the same element. With stride 1
+and fewer filters than channels it is instead a forward convolution with the flipped kernel.
 
 Padding is explicit: ``pad_before`` and ``pad_after`` per spatial axis (zeros outside the input).
 The batch is processed in chunks so that the workspace stays below ``_WORKSPACE_BYTES``.
