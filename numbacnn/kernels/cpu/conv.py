@@ -16,6 +16,7 @@ import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
 from .blas import gemm
+from .dense import _add_bias_rows
 from .workspace import workspace_give, workspace_take
 
 __all__ = ["conv_backward_bias", "conv_backward_input", "conv_backward_weights", "conv_forward",
@@ -97,7 +98,6 @@ def _conv_blocked(x, wmat, bias, y, scratch, rows_per_task, ksize, strides, dila
     column matrix is written. ``bias`` of length 0: none."""
     od_, oh_, ow_ = out_size
     n_rows = x.shape[0] * od_ * oh_
-    f_ = y.shape[1]
     for t in prange((n_rows + rows_per_task - 1) // rows_per_task):
         r0 = t * rows_per_task
         r1 = min(n_rows, r0 + rows_per_task)
@@ -105,10 +105,8 @@ def _conv_blocked(x, wmat, bias, y, scratch, rows_per_task, ksize, strides, dila
         _fill_rows(x, block, r0, r1, ksize, strides, dilation, pad, out_size)
         out = y[r0 * ow_:r1 * ow_]
         np.dot(block, wmat, out)
-        if bias.shape[0] == f_:
-            for i in range(out.shape[0]):
-                for j in range(f_):
-                    out[i, j] += bias[j]
+        if bias.shape[0] == y.shape[1]:
+            _add_bias_rows(out, bias)
 
 
 @njit(parallel=True, cache=True, nogil=True)
