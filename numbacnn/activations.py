@@ -32,6 +32,11 @@ class ActivationFunction:
             return grad_a
         return ops().activation_backward(grad_a, z, a, self.kind, *self.params)
 
+    def fused_form(self):
+        """``(kind, p0, p1, p2)`` when a kernel can apply this activation inside its own loop
+        (``ops().FUSABLE_ACTIVATIONS``: linear and relu), else None."""
+        return (self.kind, *self.params) if self.kind in ops().FUSABLE_ACTIVATIONS else None
+
     def __call__(self, x):
         return self.forward(x)
 
@@ -51,6 +56,10 @@ class SoftmaxFunction:
 
     def backward(self, grad_a, z, a):
         return ops().softmax_backward(grad_a, a, self.axis)
+
+    def fused_form(self):
+        """Softmax is never applied inside another kernel."""
+        return None
 
     def __call__(self, x):
         return self.forward(x)
@@ -213,6 +222,12 @@ def get(identifier):
         return identifier
     raise ValueError(f"Could not interpret activation function identifier: {identifier!r} "
                      "(numbacnn needs a Keras activation name or a numbacnn.activations function)")
+
+
+def fused_form(activation):
+    """``activation.fused_form()``, or None for an object without one (a user's own activation)."""
+    method = getattr(activation, "fused_form", None)
+    return method() if method is not None else None
 
 
 def serialize(activation):

@@ -129,14 +129,27 @@ class BaseConv(Layer):
         pad_before, pad_after = self._pads(x.shape)
         bias = None if self.bias is None else self.bias.value
         geometry = (self.strides, self.dilation_rate, pad_before, pad_after)
-        if training:  # keep the im2col columns for the weight gradient
-            z, cols = ops().conv_forward(x, self.kernel.value, bias, *geometry, return_cols=True)
-        else:
-            z = ops().conv_forward(x, self.kernel.value, bias, *geometry)
+        if not training:
+            fused = activations.fused_form(self.activation)
+            if fused is not None:
+                return self.forward_fused(x, activation=fused)
+            return self.activation.forward(ops().conv_forward(x, self.kernel.value, bias, *geometry))
+        # training keeps the im2col columns for the weight gradient
+        z, cols = ops().conv_forward(x, self.kernel.value, bias, *geometry, return_cols=True)
         a = self.activation.forward(z)
-        if training:
-            self._cache = [x, z, a, cols]  # a list: backward hands cols back and clears its slot
+        self._cache = [x, z, a, cols]  # a list: backward hands cols back and clears its slot
         return a
+
+    def forward_fused(self, x, scale=None, shift=None, activation=None):
+        """Inference: ``activation((conv(x) + bias) * scale + shift)`` in one pass over the output
+        (``ops().conv_forward_infer``), bit-identical to the separate layers. ``scale``/``shift`` are an
+        inference batch-norm's (``BatchNormalization.inference_affine``); ``activation`` a
+        ``fused_form()``. Model.forward uses it for Conv -> BatchNormalization -> relu chains."""
+        pad_before, pad_after = self._pads(x.shape)
+        bias = None if self.bias is None else self.bias.value
+        return ops().conv_forward_infer(x, self.kernel.value, bias, self.strides, self.dilation_rate,
+                                        pad_before, pad_after, scale=scale, shift=shift,
+                                        activation=activation)
 
     def backward(self, grad):
         if self._cache is None:

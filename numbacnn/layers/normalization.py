@@ -99,6 +99,13 @@ class BatchNormalization(Layer):
         beta = self.beta.value if self.center else k.zeros((channels,), dtype)
         return gamma, beta
 
+    def inference_affine(self, dtype):
+        """Inference mode as ``y = x * scale + shift`` per channel: (scale, shift) (C,) of ``dtype``,
+        the same values ``forward(training=False)`` applies."""
+        gamma, beta = self._gamma_beta(self.moving_mean.value.shape[0], dtype)
+        return ops().batchnorm_infer_affine(gamma, beta, self.moving_mean.value, self.moving_variance.value,
+                                            self.epsilon, dtype)
+
     def forward(self, x, training=False):
         rows = self._rows(x)
         gamma, beta = self._gamma_beta(rows.shape[1], rows.dtype)

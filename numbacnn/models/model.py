@@ -12,6 +12,7 @@ from ..kernels import ops
 from ..kernels.cpu import arrays as host_arrays
 from ..layers.base import InputLayer, KerasTensor, Layer, format_shape
 from ..saving import SavingMixin
+from . import fusion
 from .summary import print_summary
 from .training import TrainingMixin
 
@@ -201,14 +202,25 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     # ----- computing ---------------------------------------------------------------------
     def forward(self, x, training=False, hook=None):
-        """Run the graph on a batch. ``hook(layer, output)`` (optional) sees every layer's output."""
+        """Run the graph on a batch. ``hook(layer, output)`` (optional) sees every layer's output.
+
+        At inference without a hook, Conv -> BatchNormalization -> relu chains run as one kernel pass
+        (``models.fusion``), with bit-identical outputs.
+        """
         self._check_input_shape(x.shape)
         values = {}
         caches = [] if training else None
+        groups, absorbed = self._fusion_plan() if not training and hook is None else ({}, ())
         for node in self._nodes:
             layer = node.layer
+            if id(node) in absorbed:
+                continue
             if isinstance(layer, InputLayer):
                 y = x
+            elif id(node) in groups:
+                group = groups[id(node)]
+                values[id(group.last.output)] = fusion.run(group, values[id(node.input)])
+                continue
             else:
                 y = layer.forward(values[id(node.input)], training=training)
                 if training:
@@ -218,6 +230,13 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 hook(layer, y)
         self._cache = caches
         return values[id(self._output_tensor)]
+
+    def _fusion_plan(self):
+        """``fusion.plan`` of this graph, made once per graph (``_set_graph`` replaces ``_nodes``)."""
+        cached = getattr(self, "_fusion_cache", None)
+        if cached is None or cached[0] is not self._nodes:
+            cached = self._fusion_cache = (self._nodes, *fusion.plan(self._nodes, self._output_tensor))
+        return cached[1], cached[2]
 
     def backward(self, grad):
         """Gradient w.r.t. the model input of the last forward(training=True); fills weight grads.

@@ -73,3 +73,16 @@ def test_openblas_made_single_threaded_on_linux():
     if not sys.platform.startswith("linux") or "openblas" not in str(scipy.show_config(mode="dicts")).lower():
         pytest.skip("not Linux with SciPy's OpenBLAS")
     assert blas.single_pool()
+
+
+def test_blocked_convolution_puts_the_blas_in_one_thread_before_its_first_product(monkeypatch):
+    """The blocked inference convolution calls np.dot inside Numba's threads: a first predict() in a
+    process, before any gemm, must already run those products single-threaded (it once ran them on
+    OpenBLAS's own threads, oversubscribed, and its results differed from every later call's)."""
+    from numbacnn.kernels.cpu import conv
+
+    monkeypatch.setitem(blas._STATE, "checked", False)
+    monkeypatch.setitem(blas._STATE, "single", False)
+    x = np.ones((2, 6, 6, 3), np.float32)
+    conv.conv_forward_infer(x, np.ones((3, 3, 3, 4), np.float32))
+    assert blas._STATE["checked"]

@@ -250,3 +250,63 @@ def test_blocked_inference_route_matches_training_route(rank, stride, dilation, 
         monkeypatch.setattr(conv, "_BLOCK_FLOATS", block)
         np.testing.assert_allclose(conv.conv_forward(x, w, b, strides, dil, pad_before, pad_after),
                                    trained, rtol=1e-12, atol=1e-12)
+
+
+RELUS = {  # the fused activations, as (kind, p0, p1, p2): relu, leaky, capped with a threshold
+    "linear": (ops().ACT_LINEAR, 0.0, 0.0, 0.0),
+    "relu": (ops().ACT_RELU, 0.0, np.inf, 0.0),
+    "leaky": (ops().ACT_RELU, 0.2, np.inf, 0.0),
+    "capped": (ops().ACT_RELU, 0.0, 1.5, 0.25),
+}
+
+
+@pytest.mark.parametrize("act", sorted(RELUS))
+@pytest.mark.parametrize("affine", [False, True])
+@pytest.mark.parametrize("case", ["1d-same-stride2", "2d-valid", "2d-same-dilated", "2d-pointwise",
+                                  "3d-same", "2d-many-channels"])
+def test_fused_inference_is_bit_identical_to_the_separate_kernels(case, affine, act, monkeypatch):
+    """conv_forward_infer = conv_forward, then inference batch-norm, then the activation, to the bit
+    (float32), whatever the block size."""
+    spatial, ksize, c, f, strides, dil, same = {
+        "1d-same-stride2": ((9,), (3,), 3, 4, (2,), (1,), True),
+        "2d-valid": ((7, 6), (3, 3), 1, 5, (1, 1), (1, 1), False),
+        "2d-same-dilated": ((7, 6), (3, 2), 3, 4, (1, 1), (2, 1), True),
+        "2d-pointwise": ((4, 5), (1, 1), 3, 6, (1, 1), (1, 1), False),
+        "3d-same": ((4, 5, 3), (2, 3, 2), 2, 3, (1, 1, 1), (1, 1, 1), True),
+        "2d-many-channels": ((6, 6), (3, 3), 17, 8, (1, 1), (1, 1), True),
+    }[case]
+    rng = np.random.default_rng(len(case) + c)
+    x = rng.standard_normal((3, *spatial, c)).astype(np.float32)
+    w = rng.standard_normal((*ksize, c, f)).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    pads = keras_same(spatial, ksize, strides, dil) if same else ((0,) * len(spatial),) * 2
+    k = ops()
+    scale = shift = None
+    if affine:
+        gamma, beta = rng.random(f).astype(np.float32) + 0.5, rng.standard_normal(f).astype(np.float32)
+        mean, var = rng.standard_normal(f).astype(np.float32), rng.random(f).astype(np.float32) + 0.1
+        scale, shift = k.batchnorm_infer_affine(gamma, beta, mean, var, 1e-3, np.float32)
+    for block in (1, 10 ** 9):  # the product's blocking changes its summation order: both routes share it
+        monkeypatch.setattr(conv, "_BLOCK_FLOATS", block)
+        expected = conv.conv_forward(x, w, b, strides, dil, *pads)
+        if affine:
+            rows = expected.reshape(-1, f)
+            expected = k.batchnorm_forward_infer(rows, gamma, beta, mean, var, 1e-3).reshape(expected.shape)
+        expected = k.activation_forward(expected, *RELUS[act])
+        fused = conv.conv_forward_infer(x, w, b, strides, dil, *pads, scale=scale, shift=shift,
+                                        activation=RELUS[act])
+        assert fused.dtype == np.float32 and fused.shape == expected.shape
+        assert np.array_equal(fused, expected), np.abs(fused - expected).max()
+
+
+def test_fused_inference_refuses_what_it_cannot_apply():
+    x = np.ones((1, 4, 4, 2), np.float32)
+    w = np.ones((3, 3, 2, 3), np.float32)
+    with pytest.raises(ValueError, match="activation kind .* not one"):
+        conv.conv_forward_infer(x, w, activation=(ops().ACT_TANH, 0.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="scale and shift go together"):
+        conv.conv_forward_infer(x, w, scale=np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="bias has 2 values for 3 filters"):
+        conv.conv_forward_infer(x, w, np.ones(2, np.float32))
+    with pytest.raises(ValueError, match="scale has 4 values for 3 filters"):
+        conv.conv_forward_infer(x, w, scale=np.ones(4, np.float32), shift=np.ones(4, np.float32))

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["gemm"]  # single_pool is for diagnostics (the CUDA twin has no counterpart)
+__all__ = ["gemm"]  # single_pool is for diagnostics and for kernels that call np.dot themselves
 
 _MIN_SPLIT_WORK = 1 << 18  # m*k*n below this: one call (the split costs more than it saves)
 _MIN_SPLIT_REDUCTION = 2048  # a reduction axis at least this long may be split

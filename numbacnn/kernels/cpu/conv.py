@@ -15,12 +15,16 @@ The batch is processed in chunks so that the workspace stays below ``_WORKSPACE_
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
-from .blas import gemm
-from .dense import _add_bias_rows
+from .activations import ACT_LINEAR, ACT_RELU, _act_value
+from .blas import gemm, single_pool
 from .workspace import workspace_give, workspace_take
 
-__all__ = ["conv_backward_bias", "conv_backward_input", "conv_backward_weights", "conv_forward",
-           "conv_output_shape"]
+__all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
+           "conv_forward", "conv_forward_infer", "conv_output_shape"]
+
+# The activations ``conv_forward_infer`` applies in its blocks: cheap per element, and the same scalar
+# code as their own kernel. Others (tanh, sigmoid) stay a separate pass over numpy's SIMD functions.
+FUSABLE_ACTIVATIONS = (ACT_LINEAR, ACT_RELU)
 
 _WORKSPACE_BYTES = 64 * 2 ** 20
 # Inference builds its columns block by block in cache (``_conv_blocked``) instead of one large matrix:
@@ -90,12 +94,36 @@ def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
         _fill_rows(x, cols[r * ow_:(r + 1) * ow_], r, r + 1, ksize, strides, dilation, pad, out_size)
 
 
+@njit(cache=True, nogil=True)
+def _epilogue(out, bias, scale, shift, act):
+    """out (M,F) = f(out + bias) with f: ``* scale + shift`` (when given), then relu (``act[0]``
+    ACT_RELU, parameters ``act[1:]``) or nothing (ACT_LINEAR); arrays of length 0 are absent. Each step
+    is the float32 arithmetic of the separate kernels (``_add_bias``, batch-norm's ``_affine``, the relu
+    kernel), so the fused result is bit-identical to the three passes."""
+    m_, f_ = out.shape
+    has_bias = bias.shape[0] == f_
+    has_affine = scale.shape[0] == f_
+    relu = act[0] == ACT_RELU
+    for i in range(m_):
+        for j in range(f_):
+            v = out[i, j]
+            if has_bias:
+                v += bias[j]
+            if has_affine:
+                v = v * scale[j] + shift[j]
+            if relu:
+                out[i, j] = _act_value(np.float64(v), ACT_RELU, act[1], act[2], act[3])
+            else:
+                out[i, j] = v
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def _conv_blocked(x, wmat, bias, y, scratch, rows_per_task, ksize, strides, dilation, pad, out_size):
-    """y (N*OD*OH*OW, F) = im2col(x) @ wmat + bias, one block of output rows per task: its columns
+def _conv_blocked(x, wmat, bias, scale, shift, act, y, scratch, rows_per_task, ksize, strides, dilation,
+                  pad, out_size):
+    """y (N*OD*OH*OW, F) = epilogue(im2col(x) @ wmat), one block of output rows per task: its columns
     are built in this thread's slice of ``scratch`` (small enough to stay in cache), multiplied into
-    its rows of y, and the bias added while they are still in cache. Nothing of the size of the whole
-    column matrix is written. ``bias`` of length 0: none."""
+    its rows of y, and the bias, batch-norm affine and relu (``_epilogue``) applied while they are
+    still in cache. Nothing of the size of the whole column matrix is written."""
     od_, oh_, ow_ = out_size
     n_rows = x.shape[0] * od_ * oh_
     for t in prange((n_rows + rows_per_task - 1) // rows_per_task):
@@ -105,8 +133,15 @@ def _conv_blocked(x, wmat, bias, y, scratch, rows_per_task, ksize, strides, dila
         _fill_rows(x, block, r0, r1, ksize, strides, dilation, pad, out_size)
         out = y[r0 * ow_:r1 * ow_]
         np.dot(block, wmat, out)
-        if bias.shape[0] == y.shape[1]:
-            _add_bias_rows(out, bias)
+        _epilogue(out, bias, scale, shift, act)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _epilogue_parallel(y, bias, scale, shift, act, rows_per_task):
+    """``_epilogue`` over y (M,F) in blocks of rows, in parallel (after a pointwise product)."""
+    m_ = y.shape[0]
+    for t in prange((m_ + rows_per_task - 1) // rows_per_task):
+        _epilogue(y[t * rows_per_task:min(m_, (t + 1) * rows_per_task)], bias, scale, shift, act)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -199,14 +234,31 @@ def _block_rows(rows_total, threads, width, row_pixels):
     return max(1, min(-(-rows_total // threads), _BLOCK_FLOATS // (width * row_pixels)))
 
 
-def _forward_blocked(x5, wmat, b, y, ksize, strides, dilation, pb, out):
-    """``_conv_blocked`` with a scratch block per thread of about ``_BLOCK_FLOATS`` values."""
+def _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post):
+    """``_conv_blocked`` with a scratch block per thread of about ``_BLOCK_FLOATS`` values; ``post`` is
+    the epilogue's (bias, scale, shift, act)."""
+    single_pool()  # each task's np.dot must run in its own thread, as gemm's do, from the first call on
     threads = get_num_threads()
     rows = _block_rows(x5.shape[0] * out[0] * out[1], threads, wmat.shape[0], out[2])
     scratch = workspace_take((threads, rows * out[2], wmat.shape[0]), x5.dtype)
-    bias = np.zeros(0, dtype=y.dtype) if b is None else np.asarray(b, dtype=y.dtype)
-    _conv_blocked(x5, wmat, bias, y, scratch, rows, ksize, strides, dilation, pb, out)
+    _conv_blocked(x5, wmat, *post, y, scratch, rows, ksize, strides, dilation, pb, out)
     workspace_give(scratch)
+
+
+def _epilogue_args(dtype, bias=None, scale=None, shift=None, activation=None):
+    """The epilogue's (bias, scale, shift, act): arrays of ``dtype`` (length 0 when absent) and
+    ``act = (kind, p0, p1, p2)``, linear when None."""
+    def vector(a):
+        return np.zeros(0, dtype=dtype) if a is None else np.ascontiguousarray(a, dtype=dtype)
+
+    if (scale is None) != (shift is None):
+        raise ValueError("conv_forward_infer: scale and shift go together")
+    kind, *params = activation if activation is not None else (ACT_LINEAR,)
+    if kind not in FUSABLE_ACTIVATIONS:
+        raise ValueError(f"conv_forward_infer: activation kind {kind} is not one it applies in its "
+                         f"blocks (only {FUSABLE_ACTIVATIONS})")
+    params = tuple(float(p) for p in params) + (0.0,) * (3 - len(params))
+    return vector(bias), vector(scale), vector(shift), (np.int64(kind),) + params
 
 
 def _is_pointwise(ksize, strides, pb, pa):
@@ -230,23 +282,16 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
     ``conv_backward_weights`` can reuse, or None when the batch did not fit one workspace; it comes
     from ``workspace_take``, and the caller may ``workspace_give`` it back when done with it.
     """
-    rank = w.ndim - 2
-    if x.ndim != rank + 2 or x.shape[-1] != w.shape[-2]:
-        raise ValueError(f"conv_forward: input {x.shape} does not match kernel {w.shape}")
-    ksize, strides, dilation, pb, pa = _geometry(rank, w.shape[:rank], strides, dilation, pad_before,
-                                                 pad_after)
-    x5 = _as5d(x, rank)
-    out = _out_size(x5, ksize, strides, dilation, pb, pa)
-    n, c, f = x5.shape[0], x5.shape[-1], w.shape[-1]
-    wmat = np.ascontiguousarray(w, dtype=x5.dtype).reshape(-1, f)
+    if not return_cols:
+        return conv_forward_infer(x, w, b, strides, dilation, pad_before, pad_after)
+    rank, x5, wmat, geometry, out = _prepare(x, w, strides, dilation, pad_before, pad_after)
+    ksize, strides, dilation, pb, pa = geometry
+    n, c, f = x5.shape[0], x5.shape[-1], wmat.shape[1]
     per_sample = int(np.prod(out))
     y = np.empty((n * per_sample, f), dtype=x5.dtype)
     cols = None
     if _is_pointwise(ksize, strides, pb, pa):
         gemm(x5.reshape(-1, c), wmat, out=y)
-    elif not return_cols:
-        _forward_blocked(x5, wmat, b, y, ksize, strides, dilation, pb, out)
-        b = None  # added in the blocks
     else:
         step = _chunk(n, per_sample, wmat.shape[0], x5.itemsize)
         cols = workspace_take((step * per_sample, wmat.shape[0]), x5.dtype)
@@ -260,11 +305,44 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
             cols = None  # only the last chunk is left in it
     if b is not None:
         _add_bias(y, np.asarray(b, dtype=y.dtype))
-    y = y.reshape((n,) + out[3 - rank:] + (f,))
-    if return_cols:
-        return y, cols
-    workspace_give(cols)
-    return y
+    return y.reshape((n,) + out[3 - rank:] + (f,)), cols
+
+
+def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
+                       scale=None, shift=None, activation=None):
+    """act((conv(x, w) + b) * scale + shift) in one pass over cache-sized blocks (no columns kept).
+
+    Arguments as ``conv_forward``; ``scale`` and ``shift`` (F,) are an inference batch-norm's
+    per-channel affine (``batchnorm_infer_affine``), ``activation`` a ``(kind, p0, p1, p2)`` with
+    kind in ``FUSABLE_ACTIVATIONS``; each is skipped when None. Bit-identical to ``conv_forward``
+    followed by ``batchnorm_forward_infer`` and ``activation_forward``, one pass over y instead of three.
+    """
+    rank, x5, wmat, geometry, out = _prepare(x, w, strides, dilation, pad_before, pad_after)
+    ksize, strides, dilation, pb, pa = geometry
+    n, c, f = x5.shape[0], x5.shape[-1], wmat.shape[1]
+    post = _epilogue_args(x5.dtype, b, scale, shift, activation)
+    for name, a in zip(("bias", "scale", "shift"), post[:3]):
+        if a.shape[0] not in (0, f):
+            raise ValueError(f"conv_forward_infer: {name} has {a.shape[0]} values for {f} filters")
+    y = np.empty((n * int(np.prod(out)), f), dtype=x5.dtype)
+    if _is_pointwise(ksize, strides, pb, pa):
+        gemm(x5.reshape(-1, c), wmat, out=y)
+        _epilogue_parallel(y, *post, _block_rows(y.shape[0], get_num_threads(), f, 1))
+    else:
+        _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post)
+    return y.reshape((n,) + out[3 - rank:] + (f,))
+
+
+def _prepare(x, w, strides, dilation, pad_before, pad_after):
+    """Checks and the common views: (rank, x as 5-D, kernel as a (taps*C, F) matrix, geometry, out)."""
+    rank = w.ndim - 2
+    if x.ndim != rank + 2 or x.shape[-1] != w.shape[-2]:
+        raise ValueError(f"conv_forward: input {x.shape} does not match kernel {w.shape}")
+    geometry = _geometry(rank, w.shape[:rank], strides, dilation, pad_before, pad_after)
+    x5 = _as5d(x, rank)
+    out = _out_size(x5, *geometry)
+    wmat = np.ascontiguousarray(w, dtype=x5.dtype).reshape(-1, w.shape[-1])
+    return rank, x5, wmat, geometry, out
 
 
 def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_before=None,

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = ["batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward_train",
-           "batchnorm_backward_infer"]
+           "batchnorm_backward_infer", "batchnorm_infer_affine"]
 
 _BLOCKS = 64
 
@@ -107,11 +107,17 @@ def batchnorm_forward_train(x, gamma, beta, epsilon):
     return y, mean, var, inv_std
 
 
+def batchnorm_infer_affine(gamma, beta, moving_mean, moving_variance, epsilon, dtype):
+    """Inference batch-norm as ``y = x * scale + shift`` per channel: (scale, shift) (C,) of ``dtype``,
+    computed in float64 with scale = gamma / sqrt(moving_variance + epsilon)."""
+    inv_std = 1.0 / np.sqrt(moving_variance.astype(np.float64) + epsilon)
+    return _scale_shift(gamma, beta, moving_mean, inv_std, dtype)
+
+
 def batchnorm_forward_infer(x, gamma, beta, moving_mean, moving_variance, epsilon):
     """x (M,C) normalised with the moving statistics (C,) -> y (M,C)."""
-    inv_std = 1.0 / np.sqrt(moving_variance.astype(np.float64) + epsilon)
     y = np.empty_like(x)
-    _affine(x, *_scale_shift(gamma, beta, moving_mean, inv_std, x.dtype), y)
+    _affine(x, *batchnorm_infer_affine(gamma, beta, moving_mean, moving_variance, epsilon, x.dtype), y)
     return y
 
 

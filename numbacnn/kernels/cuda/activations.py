@@ -152,6 +152,13 @@ def _backward(g, z, a, dz, kind, p0, p1, p2):
         dz[i] = float64(g[i]) * _act_derivative(float64(z[i]), float64(a[i]), kind, p0, p1, p2)
 
 
+def _forward_in_place(x, kind, p0=0.0, p1=0.0, p2=0.0):
+    """x = f(x) in place (each thread reads its element before writing it)."""
+    blocks, threads = launch.grid(x.size)
+    flat = x.reshape(-1)
+    _forward[blocks, threads, launch.stream()](flat, flat, int(kind), float(p0), float(p1), float(p2))
+
+
 def activation_forward(x, kind, p0=0.0, p1=0.0, p2=0.0):
     """x (any shape) -> f(x), same shape and dtype; ``kind`` is one of the ACT_* constants."""
     y = launch.empty(x.shape, x.dtype)

@@ -11,13 +11,15 @@ the product's epilogue; its gradient is ``blas.column_sums``.
 import numpy as np
 from numba import cuda
 
-from ..cpu.conv import _chunk, _geometry, _is_pointwise, _out_size, conv_output_shape
+from ..cpu.conv import FUSABLE_ACTIVATIONS, _chunk, _geometry, _is_pointwise, _out_size, conv_output_shape
 from . import launch
+from .activations import ACT_LINEAR, _forward_in_place
 from .blas import column_sums, matmul
+from .normalization import _affine_in_place
 from .workspace import workspace_give, workspace_take
 
-__all__ = ["conv_backward_bias", "conv_backward_input", "conv_backward_weights", "conv_forward",
-           "conv_output_shape"]
+__all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
+           "conv_forward", "conv_forward_infer", "conv_output_shape"]
 
 _MAX_BLOCKS_Y = 65535  # the grid's y limit; the im2col kernel loops over rows beyond it
 
@@ -173,6 +175,26 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
     if return_cols:
         return y, cols
     workspace_give(cols)
+    return y
+
+
+def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
+                       scale=None, shift=None, activation=None):
+    """act((conv(x, w) + b) * scale + shift), the CPU kernel's twin in arguments and results: here
+    ``conv_forward`` (bias in the product's epilogue), then the affine and the activation in place,
+    one elementwise kernel each, so no second output array is allocated."""
+    if (scale is None) != (shift is None):
+        raise ValueError("conv_forward_infer: scale and shift go together")
+    kind, *params = activation if activation is not None else (ACT_LINEAR,)
+    if kind not in FUSABLE_ACTIVATIONS:
+        raise ValueError(f"conv_forward_infer: activation kind {kind} is not one it fuses "
+                         f"(only {FUSABLE_ACTIVATIONS})")
+    y = conv_forward(x, w, b, strides, dilation, pad_before, pad_after)
+    f = _shape(y)[-1]
+    if scale is not None:
+        _affine_in_place(_flat(y, f), scale, shift)
+    if kind != ACT_LINEAR:
+        _forward_in_place(y, kind, *params)
     return y
 
 

@@ -17,7 +17,7 @@ from numba import cuda, float64
 from . import launch
 
 __all__ = ["batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward_train",
-           "batchnorm_backward_infer"]
+           "batchnorm_backward_infer", "batchnorm_infer_affine"]
 
 _BLOCKS = 512  # row blocks B (at most M) of a reduction: B * C threads sum, then C threads add B partials
 
@@ -216,13 +216,25 @@ def batchnorm_forward_train(x, gamma, beta, epsilon):
     return y, mean, var, inv_std
 
 
-def batchnorm_forward_infer(x, gamma, beta, moving_mean, moving_variance, epsilon):
-    """x (M,C) normalised with the moving statistics (C,) -> y (M,C)."""
-    c = x.shape[1]
+def batchnorm_infer_affine(gamma, beta, moving_mean, moving_variance, epsilon, dtype):
+    """Inference batch-norm as ``y = x * scale + shift`` per channel: (scale, shift) (C,) device arrays
+    of ``dtype``, computed in float64 with scale = gamma / sqrt(moving_variance + epsilon)."""
+    c = gamma.shape[0]
     mean, inv_std = _channels(c), _channels(c)
-    scale, shift = launch.empty(c, x.dtype), launch.empty(c, x.dtype)
+    scale, shift = launch.empty(c, dtype), launch.empty(c, dtype)
     _launch(_moving_params, c, gamma, moving_mean, moving_variance, float(epsilon), mean, inv_std, scale)
     _launch(_shift, c, gamma, beta, mean, inv_std, shift)
+    return scale, shift
+
+
+def _affine_in_place(x, scale, shift):
+    """x (M,C) = x * scale[c] + shift[c] in place."""
+    _launch(_affine, x.size, x, scale, shift, x)
+
+
+def batchnorm_forward_infer(x, gamma, beta, moving_mean, moving_variance, epsilon):
+    """x (M,C) normalised with the moving statistics (C,) -> y (M,C)."""
+    scale, shift = batchnorm_infer_affine(gamma, beta, moving_mean, moving_variance, epsilon, x.dtype)
     y = launch.empty(x.shape, x.dtype)
     _launch(_affine, x.size, x, scale, shift, y)
     return y

@@ -8,6 +8,7 @@ import pytest
 from numba import cuda
 
 from numbacnn.kernels.cpu import conv as cpu
+from numbacnn.kernels.cpu.activations import ACT_TANH
 from numbacnn.kernels.cuda import conv
 
 F32 = {"rtol": 1e-5, "atol": 1e-5}
@@ -114,3 +115,30 @@ def test_conv_bad_arguments():
         conv.conv_backward_input(*dev(np.ascontiguousarray(g[:, :, :2]), w), x.shape, *geometry)
     with pytest.raises(ValueError, match=r"cols \(3, 9\) do not match \(12, 9\)"):
         conv.conv_backward_weights(*dev(x, g), (3, 3), *geometry, cols=cuda.to_device(np.zeros((3, 9))))
+
+
+@pytest.mark.parametrize("name", ["1d-same-stride2", "2d-dilation-asym", "2d-pointwise", "3d-valid"])
+@pytest.mark.parametrize("affine", [False, True])
+def test_conv_forward_infer_matches_cpu(name, affine):
+    """Convolution, inference batch-norm affine and a capped leaky relu in one call, vs the CPU's fused
+    kernel."""
+    x, w, b, _, geometry = make(CASES[name], seed=5)
+    f = w.shape[-1]
+    rng = np.random.default_rng(6)
+    scale = shift = None
+    if affine:
+        scale, shift = rng.random(f).astype(np.float32) + 0.5, rng.standard_normal(f).astype(np.float32)
+    act = (cpu.ACT_RELU, 0.1, 1.0, 0.0)
+    expected = cpu.conv_forward_infer(x, w, b, *geometry, scale=scale, shift=shift, activation=act)
+    extra = dev(scale, shift) if affine else (None, None)
+    y = conv.conv_forward_infer(*dev(x, w, b), *geometry, scale=extra[0], shift=extra[1], activation=act)
+    assert y.shape == expected.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y.copy_to_host(), expected, **F32)
+
+
+def test_conv_forward_infer_refuses_what_the_cpu_refuses():
+    x, w, b, _, geometry = make(CASES["2d-valid"])
+    with pytest.raises(ValueError, match="activation kind .* not one"):
+        conv.conv_forward_infer(*dev(x, w, b), *geometry, activation=(ACT_TANH, 0.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="scale and shift go together"):
+        conv.conv_forward_infer(*dev(x, w, b), *geometry, scale=cuda.to_device(np.ones(3, np.float32)))

@@ -53,6 +53,8 @@ def test_inference_mode_equals_the_cpu(m, c, blocks, dtype, dev, monkeypatch):
           [C.batchnorm_forward_infer(x, gamma, beta, moving_mean, moving_var, EPS)], dtype)
     close(G.batchnorm_backward_infer(*dev(x, g, moving_mean, moving_var, gamma), EPS),
           C.batchnorm_backward_infer(x, g, moving_mean, moving_var, gamma, EPS), dtype)
+    close(G.batchnorm_infer_affine(*dev(gamma, beta, moving_mean, moving_var), EPS, dtype),
+          C.batchnorm_infer_affine(gamma, beta, moving_mean, moving_var, EPS, dtype), dtype)
 
 
 def test_a_frozen_layer_gets_no_weight_gradients(dev):

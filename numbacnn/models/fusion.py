@@ -1,0 +1,94 @@
+"""Inference-time fusion: a convolution, the batch-norm and the relu after it, run as one kernel pass.
+
+At inference (``Model.forward(training=False)`` without a hook) each chain
+
+    Conv1D/2D/3D (linear activation) -> BatchNormalization (channels last) -> relu-like activation layer
+    Conv (linear) -> BatchNormalization        or        Conv (linear) -> relu-like activation layer
+
+whose intermediate tensors feed nothing else and are not the model's output is computed by the
+convolution's ``forward_fused``: the bias, the batch-norm's per-channel affine and the activation are
+applied to each block of the convolution's output while it is still in cache, instead of two more
+passes over memory. Each step is the same float32 operation in the same order as the separate layers,
+so the outputs are bit-identical (``tests/models/test_fusion.py``). A convolution with its own relu
+(``Conv2D(..., activation="relu")``) fuses it by itself, without a plan.
+
+Training, and any forward with a hook (the visual debugger, ``Trainer.activations``), run every layer,
+since they need every layer's output.
+"""
+
+from collections import defaultdict
+from typing import NamedTuple
+
+from .. import activations
+from ..kernels import ops
+from ..layers.activation import _ActivationLayer
+from ..layers.convolutional import BaseConv
+from ..layers.normalization import BatchNormalization
+
+
+class FusedGroup(NamedTuple):
+    """A convolution node and the nodes it absorbs; ``last`` is the one whose output the group gives."""
+
+    conv: object
+    batchnorm: object  # node or None
+    activation: object  # node or None
+    last: object
+
+
+def plan(nodes, output_tensor):
+    """The groups of a topologically ordered node list: ``({id(conv node): FusedGroup}, absorbed)``
+    with ``absorbed`` the ids of the batch-norm and activation nodes the groups compute."""
+    consumers = defaultdict(list)
+    for node in nodes:
+        if node.input is not None:
+            consumers[id(node.input)].append(node)
+
+    def sole_consumer(node):
+        """The one node reading ``node``'s output, or None (several readers, or the model's output)."""
+        readers = consumers[id(node.output)]
+        if node.output is output_tensor or len(readers) != 1:
+            return None
+        return readers[0]
+
+    groups, absorbed = {}, set()
+    for node in nodes:
+        if not (isinstance(node.layer, BaseConv) and _linear(node.layer.activation)):
+            continue
+        batchnorm = activation = None
+        nxt = sole_consumer(node)
+        if nxt is not None and isinstance(nxt.layer, BatchNormalization) and _channels_last(nxt.layer):
+            batchnorm = nxt
+            nxt = sole_consumer(nxt)
+        if nxt is not None and isinstance(nxt.layer, _ActivationLayer) and _fusable(nxt.layer._fn):
+            activation = nxt
+        if batchnorm is None and activation is None:
+            continue
+        last = activation or batchnorm
+        groups[id(node)] = FusedGroup(node, batchnorm, activation, last)
+        absorbed.update(id(n) for n in (batchnorm, activation) if n is not None)
+    return groups, absorbed
+
+
+def run(group, x):
+    """The output of ``group.last`` for the convolution's input ``x``, in one ``forward_fused`` call."""
+    scale = shift = None
+    if group.batchnorm is not None:
+        scale, shift = group.batchnorm.layer.inference_affine(x.dtype)
+    act = None if group.activation is None else group.activation.layer._fn.fused_form()
+    return group.conv.layer.forward_fused(x, scale, shift, act)
+
+
+def _linear(fn):
+    form = activations.fused_form(fn)
+    return form is not None and form[0] == ops().ACT_LINEAR
+
+
+def _fusable(fn):
+    form = activations.fused_form(fn)
+    return form is not None and form[0] != ops().ACT_LINEAR
+
+
+def _channels_last(layer):
+    """Whether the batch-norm normalises the last axis (the convolution's filters)."""
+    rank = len(layer._build_input_shape)
+    return layer.axis % rank == rank - 1

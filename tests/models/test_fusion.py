@@ -1,0 +1,134 @@
+"""Inference fusion (numbacnn.models.fusion): which chains fuse; outputs bit-identical to layer by layer."""
+
+import numpy as np
+import pytest
+
+from numbacnn import applications
+from numbacnn.layers import (
+    Activation,
+    BatchNormalization,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Flatten,
+    Input,
+    LeakyReLU,
+    ReLU,
+)
+from numbacnn.models import Model, Sequential
+
+
+def randomise_batchnorm(model, seed=0):
+    """Moving statistics, gamma and beta away from their initial values, so the affine is not identity."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, BatchNormalization):
+            c = layer.moving_mean.value.shape[0]
+            layer.moving_mean.value[:] = rng.standard_normal(c)
+            layer.moving_variance.value[:] = rng.random(c) + 0.2
+            layer.gamma.value[:] = rng.random(c) + 0.5
+            layer.beta.value[:] = rng.standard_normal(c)
+        elif isinstance(layer, Model):
+            randomise_batchnorm(layer, seed + 1)
+
+
+def layer_by_layer(model, x):
+    """The unfused forward: a hook makes Model.forward run every layer."""
+    return model.forward(x, training=False, hook=lambda layer, y: None)
+
+
+def fused_names(model):
+    groups, _ = model._fusion_plan()
+    return sorted((g.conv.layer.name, g.batchnorm and g.batchnorm.layer.name,
+                   g.activation and g.activation.layer.name) for g in groups.values())
+
+
+def check_bit_identical(model, seed=0):
+    randomise_batchnorm(model, seed)
+    x = np.random.default_rng(seed).standard_normal((5,) + model.input.shape[1:]).astype(np.float32)
+    fused = model.predict(x, verbose=0)
+    unfused = layer_by_layer(model, x)
+    assert np.array_equal(fused, unfused), np.abs(fused - unfused).max()
+    return fused
+
+
+@pytest.mark.parametrize("name", ["conv_model_pooling", "conv_model"])
+def test_seed_004_models_fuse_conv_bn_relu_and_stay_bit_identical(name):
+    model = applications.get(name)()
+    assert len(fused_names(model)) == 2
+    for conv, bn, act in fused_names(model):
+        assert conv.startswith("conv2d") and bn.startswith("batch_normalization")
+        assert act.startswith("activation")
+    check_bit_identical(model)
+
+
+def test_partial_chains_and_relu_layers_fuse():
+    model = Sequential([
+        Conv2D(4, 3, padding="same", input_shape=(7, 6, 2), name="c1"),
+        BatchNormalization(name="bn1"),                 # conv -> bn, then a tanh that stays separate
+        Activation("tanh", name="tanh"),
+        Conv2D(5, 3, name="c2"),
+        LeakyReLU(0.1, name="leaky"),                   # conv -> leaky relu, no batch-norm
+        Conv2D(3, 2, name="c3"),
+        ReLU(max_value=1.0, threshold=0.1, name="capped"),
+        Flatten(),
+        Dense(3),
+    ])
+    assert fused_names(model) == [("c1", "bn1", None), ("c2", None, "leaky"), ("c3", None, "capped")]
+    check_bit_identical(model, seed=3)
+
+
+def test_what_does_not_fuse():
+    inp = Input((8, 3))
+    a = Conv1D(4, 3, activation="relu", name="own_relu")(inp)      # its own relu: fused in the layer
+    b = BatchNormalization(name="after_relu")(a)                    # relu before bn: no plan
+    c = Conv1D(4, 3, name="before_tanh")(b)
+    d = Activation("tanh", name="tanh")(c)                          # tanh stays numpy's SIMD pass
+    e = Conv1D(4, 1, name="before_axis1")(d)
+    f = BatchNormalization(axis=1, name="axis1")(e)                 # not the filters' axis
+    g = Conv1D(2, 1, name="output_conv")(f)                         # the model's output
+    model = Model(inp, g)
+    assert fused_names(model) == []
+    check_bit_identical(model, seed=5)
+
+
+def test_the_output_tensor_is_never_absorbed():
+    inp = Input((6, 6, 2))
+    c = Conv2D(3, 3, padding="same", name="c")(inp)
+    bn = BatchNormalization(name="bn")(c)
+    relu = Activation("relu", name="relu")(bn)
+    tail = Conv2D(2, 3, name="tail")(Conv2D(3, 1, name="mix")(relu))
+    tail_bn = BatchNormalization(name="tail_bn")(tail)
+    model = Model(inp, tail_bn)                                      # the output is a bn: no relu after it
+    assert fused_names(model) == [("c", "bn", "relu"), ("tail", "tail_bn", None)]
+    check_bit_identical(model, seed=7)
+    model2 = Model(inp, bn)
+    assert fused_names(model2) == [("c", "bn", None)]
+    check_bit_identical(model2, seed=8)
+
+
+def test_nested_model_fuses_inside_and_hooks_see_every_layer():
+    inner_in = Input((6, 6, 1))
+    h = Conv2D(3, 3, name="ic")(inner_in)
+    h = BatchNormalization(name="ibn")(h)
+    inner = Model(inner_in, Activation("relu", name="irelu")(h), name="inner")
+    outer = Sequential([Input((6, 6, 1)), inner, Flatten(), Dense(2)])
+    check_bit_identical(outer, seed=9)
+    assert fused_names(inner) == [("ic", "ibn", "irelu")]
+    seen = []
+    x = np.zeros((2, 6, 6, 1), np.float32)
+    inner.forward(x, training=False, hook=lambda layer, y: seen.append(layer.name))
+    assert seen[1:] == ["ic", "ibn", "irelu"]
+
+
+def test_training_runs_every_layer_and_the_plan_follows_graph_changes():
+    model = Sequential([Conv2D(2, 3, input_shape=(5, 5, 1), name="c"), BatchNormalization(name="bn")])
+    assert fused_names(model) == [("c", "bn", None)]
+    model.add(Activation("relu", name="r"))
+    assert fused_names(model) == [("c", "bn", "r")]
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(1).standard_normal((4, 5, 5, 1)).astype(np.float32)
+    before = model.get_weights()
+    model.train_on_batch(x, np.zeros((4, 3, 3, 2), np.float32))
+    assert not np.array_equal(model.get_weights()[2], before[2])  # bn's moving mean moved: bn ran
+    check_bit_identical(model, seed=11)
