@@ -111,7 +111,7 @@ def reloaded(weights):
 def test_train_prints_summary_epoch_test_accuracy_and_saves(trained, tiny):
     proc, weights, _ = trained
     out = proc.stdout
-    assert 'Model: "fashion_cnn"' in out and "Total params: 225,034" in out
+    assert 'Model: "fashion_cnn"' in out and "Total params: 421,642" in out
     assert "4/4 - " in out and " - accuracy: " in out and "val_accuracy" not in out
     assert f"saved weights to {weights}\n" in out
     (printed,) = re.findall(TEST_LINE, out)
@@ -168,7 +168,7 @@ def test_json_model_file_for_summary_and_predict(trained, tmp_path):
     spec.write_text(cli.build_model("fashion_cnn", (28, 28, 1), 10).to_json())
     proc = run_cli("summary", "--model", spec, tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "Total params: 225,034" in proc.stdout
+    assert "Total params: 421,642" in proc.stdout
     np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
     proc = run_cli("predict", "--model", spec, "--weights", weights, "one.npy", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -387,6 +387,6 @@ def test_plot_history_draws_train_and_validation_curves(tmp_path):
 
 def test_main_returns_exit_codes_in_process(capsys):
     assert cli.main(["summary", "--model", "fashion_cnn"]) == 0
-    assert "Total params: 225,034" in capsys.readouterr().out
+    assert "Total params: 421,642" in capsys.readouterr().out
     assert cli.main(["summary", "--model", "nope"]) == 2
     assert capsys.readouterr().err.startswith("numbacnn summary: error: unknown model 'nope'")
