@@ -245,20 +245,26 @@ def _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post):
     workspace_give(scratch)
 
 
-def _epilogue_args(dtype, bias=None, scale=None, shift=None, activation=None):
-    """The epilogue's (bias, scale, shift, act): arrays of ``dtype`` (length 0 when absent) and
-    ``act = (kind, p0, p1, p2)``, linear when None."""
-    def vector(a):
-        return np.zeros(0, dtype=dtype) if a is None else np.ascontiguousarray(a, dtype=dtype)
-
+def _epilogue_activation(scale, shift, activation):
+    """``conv_forward_infer``'s argument checks (both devices): the activation as ``(kind, p0, p1, p2)``,
+    linear when None; a ValueError for scale without shift or a kind it cannot apply."""
     if (scale is None) != (shift is None):
         raise ValueError("conv_forward_infer: scale and shift go together")
     kind, *params = activation if activation is not None else (ACT_LINEAR,)
     if kind not in FUSABLE_ACTIVATIONS:
         raise ValueError(f"conv_forward_infer: activation kind {kind} is not one it applies in its "
                          f"blocks (only {FUSABLE_ACTIVATIONS})")
-    params = tuple(float(p) for p in params) + (0.0,) * (3 - len(params))
-    return vector(bias), vector(scale), vector(shift), (np.int64(kind),) + params
+    return (int(kind),) + tuple(float(p) for p in params) + (0.0,) * (3 - len(params))
+
+
+def _epilogue_args(dtype, bias=None, scale=None, shift=None, activation=None):
+    """The epilogue's (bias, scale, shift, act): arrays of ``dtype`` (length 0 when absent) and
+    ``act = (kind, p0, p1, p2)``."""
+    def vector(a):
+        return np.zeros(0, dtype=dtype) if a is None else np.ascontiguousarray(a, dtype=dtype)
+
+    kind, *params = _epilogue_activation(scale, shift, activation)
+    return vector(bias), vector(scale), vector(shift), (np.int64(kind), *params)
 
 
 def _is_pointwise(ksize, strides, pb, pa):

@@ -11,7 +11,15 @@ the product's epilogue; its gradient is ``blas.column_sums``.
 import numpy as np
 from numba import cuda
 
-from ..cpu.conv import FUSABLE_ACTIVATIONS, _chunk, _geometry, _is_pointwise, _out_size, conv_output_shape
+from ..cpu.conv import (
+    FUSABLE_ACTIVATIONS,
+    _chunk,
+    _epilogue_activation,
+    _geometry,
+    _is_pointwise,
+    _out_size,
+    conv_output_shape,
+)
 from . import launch
 from .activations import ACT_LINEAR, _forward_in_place
 from .blas import column_sums, matmul
@@ -183,12 +191,7 @@ def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=Non
     """act((conv(x, w) + b) * scale + shift), the CPU kernel's twin in arguments and results: here
     ``conv_forward`` (bias in the product's epilogue), then the affine and the activation in place,
     one elementwise kernel each, so no second output array is allocated."""
-    if (scale is None) != (shift is None):
-        raise ValueError("conv_forward_infer: scale and shift go together")
-    kind, *params = activation if activation is not None else (ACT_LINEAR,)
-    if kind not in FUSABLE_ACTIVATIONS:
-        raise ValueError(f"conv_forward_infer: activation kind {kind} is not one it fuses "
-                         f"(only {FUSABLE_ACTIVATIONS})")
+    kind, *params = _epilogue_activation(scale, shift, activation)
     y = conv_forward(x, w, b, strides, dilation, pad_before, pad_after)
     f = _shape(y)[-1]
     if scale is not None:
