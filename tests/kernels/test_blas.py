@@ -84,5 +84,5 @@ def test_blocked_convolution_puts_the_blas_in_one_thread_before_its_first_produc
     monkeypatch.setitem(blas._STATE, "checked", False)
     monkeypatch.setitem(blas._STATE, "single", False)
     x = np.ones((2, 6, 6, 3), np.float32)
-    conv.conv_forward_infer(x, np.ones((3, 3, 3, 4), np.float32))
+    conv.conv_forward_infer(x, np.ones((3, 3, 3, 32), np.float32))  # 32 filters: the blocked route
     assert blas._STATE["checked"]

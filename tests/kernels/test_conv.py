@@ -8,7 +8,7 @@ from gradcheck import numeric_grad
 from numpy.lib.stride_tricks import as_strided
 
 from numbacnn.kernels import ops
-from numbacnn.kernels.cpu import conv
+from numbacnn.kernels.cpu import conv, conv_direct
 
 
 def np_pad(x, pad_before, pad_after):
@@ -250,6 +250,55 @@ def test_blocked_inference_route_matches_training_route(rank, stride, dilation, 
         monkeypatch.setattr(conv, "_BLOCK_FLOATS", block)
         np.testing.assert_allclose(conv.conv_forward(x, w, b, strides, dil, pad_before, pad_after),
                                    trained, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stretch", [1, 5, 10 ** 6])  # positions per task: one, part of a row, all
+@pytest.mark.parametrize("rank,stride,dilation,padding,parity", [g for g in GRID if g[1] == 1])
+def test_direct_route_matches_reference_and_blocked_route(rank, stride, dilation, padding, parity, stretch,
+                                                          monkeypatch):
+    """Stride 1 with few filters goes by direct loops over the padded grid (``conv_direct``): it must
+    equal the NumPy reference and the blocked route, whatever the stretch of positions a task takes
+    (stretches that end mid-row and mid-plane, on the dropped columns or on valid ones)."""
+    ksize, odd, even, c, f = SHAPES[rank]
+    spatial = odd if parity == "odd" else even
+    rng = np.random.default_rng(rank * 100 + dilation + stretch)
+    x = rng.standard_normal((3, *spatial, c))
+    w = rng.standard_normal((*ksize, c, f))
+    b = rng.standard_normal(f)
+    dil = (dilation,) * rank
+    pads = keras_same(spatial, ksize, (1,) * rank, dil) if padding == "same" else ((0,) * rank,) * 2
+    geometry = conv._geometry(rank, ksize, None, dil, *pads)
+    assert conv_direct.direct_applies(c, f, geometry[0], geometry[1], *geometry[3:])
+    monkeypatch.setattr(conv_direct, "_ACC_FLOATS", stretch * f)
+    direct = conv.conv_forward_infer(x, w, b, None, dil, *pads)
+    np.testing.assert_allclose(direct, np_conv(x, w, b, (1,) * rank, dil, *pads), rtol=1e-10, atol=1e-10)
+    monkeypatch.setattr(conv_direct, "_MAX_FILTERS", 0)
+    np.testing.assert_allclose(direct, conv.conv_forward_infer(x, w, b, None, dil, *pads), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_direct_route_with_uneven_padding_and_float32(monkeypatch):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 6, 7, 2)).astype(np.float32)
+    w = rng.standard_normal((2, 3, 2, 5)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    geometry = ((1, 1), (2, 1), (3, 0), (0, 2))
+    monkeypatch.setattr(conv_direct, "_ACC_FLOATS", 7 * 5)
+    y = conv.conv_forward_infer(x, w, b, *geometry)
+    assert y.dtype == np.float32
+    ref = np_conv(x.astype(np.float64), w.astype(np.float64), b, *geometry)
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("c,f,ksize,strides,pads,expected", [
+    (1, 6, (1, 5, 5), (1, 1, 1), (0, 2, 2), True),     # LeNet-5's first convolution
+    (6, 16, (1, 5, 5), (1, 1, 1), (0, 0, 0), True),    # and its second
+    (1, 32, (1, 3, 3), (1, 1, 1), (0, 1, 1), False),   # 32 filters: the matrix product is faster
+    (32, 16, (1, 3, 3), (1, 1, 1), (0, 1, 1), False),  # 288 taps x channels
+    (3, 8, (1, 3, 3), (1, 2, 2), (0, 0, 0), False),    # strided
+])
+def test_direct_route_is_chosen_for_few_filters_and_channels(c, f, ksize, strides, pads, expected):
+    assert conv_direct.direct_applies(c, f, ksize, strides, pads, pads) is expected
 
 
 RELUS = {  # the fused activations, as (kind, p0, p1, p2): relu, leaky, capped with a threshold

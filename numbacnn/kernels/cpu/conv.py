@@ -6,7 +6,9 @@ gather into a workspace) followed by a matrix product (``blas.gemm``); at infere
 instead built and multiplied block by block in cache, bias included (``_conv_blocked``). The input
 gradient is a product into column space followed by col2im written as a gather: every input pixel sums
 the kernel taps whose output position exists, so no two threads write the same element. With stride 1
-and fewer filters than channels it is instead a forward convolution with the flipped kernel.
+and fewer filters than channels it is instead a forward convolution with the flipped kernel. At
+inference, stride 1 with few filters and channels goes by direct loops instead (``conv_direct``), and
+both inference routes apply bias, batch-norm and relu in cache (``conv_epilogue``).
 
 Padding is explicit: ``pad_before`` and ``pad_after`` per spatial axis (zeros outside the input).
 The batch is processed in chunks so that the workspace stays below ``_WORKSPACE_BYTES``.
@@ -15,16 +17,13 @@ The batch is processed in chunks so that the workspace stays below ``_WORKSPACE_
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
-from .activations import ACT_LINEAR, ACT_RELU, _act_value
 from .blas import gemm, single_pool
+from .conv_direct import direct_applies, forward_direct
+from .conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue, _epilogue_args, _epilogue_parallel
 from .workspace import workspace_give, workspace_take
 
 __all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
            "conv_forward", "conv_forward_infer", "conv_output_shape"]
-
-# The activations ``conv_forward_infer`` applies in its blocks: cheap per element, and the same scalar
-# code as their own kernel. Others (tanh, sigmoid) stay a separate pass over numpy's SIMD functions.
-FUSABLE_ACTIVATIONS = (ACT_LINEAR, ACT_RELU)
 
 _WORKSPACE_BYTES = 64 * 2 ** 20
 # Inference builds its columns block by block in cache (``_conv_blocked``) instead of one large matrix:
@@ -94,29 +93,6 @@ def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
         _fill_rows(x, cols[r * ow_:(r + 1) * ow_], r, r + 1, ksize, strides, dilation, pad, out_size)
 
 
-@njit(cache=True, nogil=True)
-def _epilogue(out, bias, scale, shift, act):
-    """out (M,F) = f(out + bias) with f: ``* scale + shift`` (when given), then relu (``act[0]``
-    ACT_RELU, parameters ``act[1:]``) or nothing (ACT_LINEAR); arrays of length 0 are absent. Each step
-    is the float32 arithmetic of the separate kernels (``_add_bias``, batch-norm's ``_affine``, the relu
-    kernel), so the fused result is bit-identical to the three passes."""
-    m_, f_ = out.shape
-    has_bias = bias.shape[0] == f_
-    has_affine = scale.shape[0] == f_
-    relu = act[0] == ACT_RELU
-    for i in range(m_):
-        for j in range(f_):
-            v = out[i, j]
-            if has_bias:
-                v += bias[j]
-            if has_affine:
-                v = v * scale[j] + shift[j]
-            if relu:
-                out[i, j] = _act_value(np.float64(v), ACT_RELU, act[1], act[2], act[3])
-            else:
-                out[i, j] = v
-
-
 @njit(parallel=True, cache=True, nogil=True)
 def _conv_blocked(x, wmat, bias, scale, shift, act, y, scratch, rows_per_task, ksize, strides, dilation,
                   pad, out_size):
@@ -134,14 +110,6 @@ def _conv_blocked(x, wmat, bias, scale, shift, act, y, scratch, rows_per_task, k
         out = y[r0 * ow_:r1 * ow_]
         np.dot(block, wmat, out)
         _epilogue(out, bias, scale, shift, act)
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def _epilogue_parallel(y, bias, scale, shift, act, rows_per_task):
-    """``_epilogue`` over y (M,F) in blocks of rows, in parallel (after a pointwise product)."""
-    m_ = y.shape[0]
-    for t in prange((m_ + rows_per_task - 1) // rows_per_task):
-        _epilogue(y[t * rows_per_task:min(m_, (t + 1) * rows_per_task)], bias, scale, shift, act)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -245,28 +213,6 @@ def _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post):
     workspace_give(scratch)
 
 
-def _epilogue_activation(scale, shift, activation):
-    """``conv_forward_infer``'s argument checks (both devices): the activation as ``(kind, p0, p1, p2)``,
-    linear when None; a ValueError for scale without shift or a kind it cannot apply."""
-    if (scale is None) != (shift is None):
-        raise ValueError("conv_forward_infer: scale and shift go together")
-    kind, *params = activation if activation is not None else (ACT_LINEAR,)
-    if kind not in FUSABLE_ACTIVATIONS:
-        raise ValueError(f"conv_forward_infer: activation kind {kind} is not one it applies in its "
-                         f"blocks (only {FUSABLE_ACTIVATIONS})")
-    return (int(kind),) + tuple(float(p) for p in params) + (0.0,) * (3 - len(params))
-
-
-def _epilogue_args(dtype, bias=None, scale=None, shift=None, activation=None):
-    """The epilogue's (bias, scale, shift, act): arrays of ``dtype`` (length 0 when absent) and
-    ``act = (kind, p0, p1, p2)``."""
-    def vector(a):
-        return np.zeros(0, dtype=dtype) if a is None else np.ascontiguousarray(a, dtype=dtype)
-
-    kind, *params = _epilogue_activation(scale, shift, activation)
-    return vector(bias), vector(scale), vector(shift), (np.int64(kind), *params)
-
-
 def _is_pointwise(ksize, strides, pb, pa):
     return ksize == (1, 1, 1) and strides == (1, 1, 1) and pb == (0, 0, 0) and pa == (0, 0, 0)
 
@@ -334,6 +280,8 @@ def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=Non
     if _is_pointwise(ksize, strides, pb, pa):
         gemm(x5.reshape(-1, c), wmat, out=y)
         _epilogue_parallel(y, *post, _block_rows(y.shape[0], get_num_threads(), f, 1))
+    elif direct_applies(c, f, ksize, strides, pb, pa):
+        forward_direct(x5, wmat, y, ksize, dilation, pb, pa, out, post)
     else:
         _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post)
     return y.reshape((n,) + out[3 - rank:] + (f,))

@@ -11,15 +11,8 @@ the product's epilogue; its gradient is ``blas.column_sums``.
 import numpy as np
 from numba import cuda
 
-from ..cpu.conv import (
-    FUSABLE_ACTIVATIONS,
-    _chunk,
-    _epilogue_activation,
-    _geometry,
-    _is_pointwise,
-    _out_size,
-    conv_output_shape,
-)
+from ..cpu.conv import _chunk, _geometry, _is_pointwise, _out_size, conv_output_shape
+from ..cpu.conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue_activation
 from . import launch
 from .activations import ACT_LINEAR, _forward_in_place
 from .blas import column_sums, matmul

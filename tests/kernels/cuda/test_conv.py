@@ -8,7 +8,7 @@ import pytest
 from numba import cuda
 
 from numbacnn.kernels.cpu import conv as cpu
-from numbacnn.kernels.cpu.activations import ACT_TANH
+from numbacnn.kernels.cpu.activations import ACT_RELU, ACT_TANH
 from numbacnn.kernels.cuda import conv
 
 F32 = {"rtol": 1e-5, "atol": 1e-5}
@@ -128,7 +128,7 @@ def test_conv_forward_infer_matches_cpu(name, affine):
     scale = shift = None
     if affine:
         scale, shift = rng.random(f).astype(np.float32) + 0.5, rng.standard_normal(f).astype(np.float32)
-    act = (cpu.ACT_RELU, 0.1, 1.0, 0.0)
+    act = (ACT_RELU, 0.1, 1.0, 0.0)
     expected = cpu.conv_forward_infer(x, w, b, *geometry, scale=scale, shift=shift, activation=act)
     extra = dev(scale, shift) if affine else (None, None)
     y = conv.conv_forward_infer(*dev(x, w, b), *geometry, scale=extra[0], shift=extra[1], activation=act)
