@@ -140,16 +140,17 @@ class BaseConv(Layer):
         self._cache = [x, z, a, cols]  # a list: backward hands cols back and clears its slot
         return a
 
-    def forward_fused(self, x, scale=None, shift=None, activation=None):
-        """Inference: ``activation((conv(x) + bias) * scale + shift)`` in one pass over the output
-        (``ops().conv_forward_infer``), bit-identical to the separate layers. ``scale``/``shift`` are an
-        inference batch-norm's (``BatchNormalization.inference_affine``); ``activation`` a
-        ``fused_form()``. Model.forward uses it for Conv -> BatchNormalization -> relu chains."""
+    def forward_fused(self, x, scale=None, shift=None, activation=None, pool=None):
+        """Inference: ``maxpool(activation((conv(x) + bias) * scale + shift))`` in one pass over the
+        output (``ops().conv_forward_infer``), as the separate layers compute it. ``scale``/``shift`` are
+        an inference batch-norm's (``BatchNormalization.inference_affine``); ``activation`` a
+        ``fused_form()``; ``pool`` a max pooling's window (its strides, no padding). Model.forward uses
+        it for Conv -> BatchNormalization -> relu -> MaxPooling chains (``models.fusion``)."""
         pad_before, pad_after = self._pads(x.shape)
         bias = None if self.bias is None else self.bias.value
         return ops().conv_forward_infer(x, self.kernel.value, bias, self.strides, self.dilation_rate,
                                         pad_before, pad_after, scale=scale, shift=shift,
-                                        activation=activation)
+                                        activation=activation, pool=pool)
 
     def backward(self, grad):
         if self._cache is None:

@@ -1,16 +1,20 @@
-"""Inference-time fusion: a convolution, the batch-norm and the relu after it, run as one kernel pass.
+"""Inference-time fusion: a convolution, the batch-norm, relu and max pooling after it, run as one pass.
 
 At inference (``Model.forward(training=False)`` without a hook) each chain
 
     Conv1D/2D/3D (linear activation) -> BatchNormalization (channels last) -> relu-like activation layer
     Conv (linear) -> BatchNormalization        or        Conv (linear) -> relu-like activation layer
 
-whose intermediate tensors feed nothing else and are not the model's output is computed by the
-convolution's ``forward_fused``: the bias, the batch-norm's per-channel affine and the activation are
-applied to each block of the convolution's output while it is still in cache, instead of two more
-passes over memory. Each step is the same float32 operation in the same order as the separate layers,
-so the outputs are bit-identical (``tests/models/test_fusion.py``). A convolution with its own relu
-(``Conv2D(..., activation="relu")``) fuses it by itself, without a plan.
+optionally followed by a max pooling whose strides are its window and whose padding is 'valid'
+(``Conv2D(..., activation="relu") -> MaxPooling2D()`` is such a chain too), and whose intermediate
+tensors feed nothing else and are not the model's output, is computed by the convolution's
+``forward_fused``: the bias, the batch-norm's per-channel affine and the activation are applied to each
+block of the convolution's output while it is still in cache, instead of two more passes over memory,
+and with a pooling only the windows' maxima are written. Each step is the same float32 operation in
+the same order as the separate layers, so without a pooling the outputs are bit-identical
+(``tests/models/test_fusion.py``); with one, the matrix product runs on other blocks of rows, and the
+BLAS may round a product's last bit differently in them. A convolution with its own relu and no
+pooling after it fuses the relu by itself, without a plan.
 
 Training, and any forward with a hook (the visual debugger, ``Trainer.activations``), run every layer,
 since they need every layer's output.
@@ -24,6 +28,7 @@ from ..kernels import ops
 from ..layers.activation import _ActivationLayer
 from ..layers.convolutional import BaseConv
 from ..layers.normalization import BatchNormalization
+from ..layers.pooling import _Pooling
 
 
 class FusedGroup(NamedTuple):
@@ -32,6 +37,7 @@ class FusedGroup(NamedTuple):
     conv: object
     batchnorm: object  # node or None
     activation: object  # node or None
+    pool: object  # node or None
     last: object
 
 
@@ -52,35 +58,46 @@ def plan(nodes, output_tensor):
 
     groups, absorbed = {}, set()
     for node in nodes:
-        if not (isinstance(node.layer, BaseConv) and _linear(node.layer.activation)):
+        own = activations.fused_form(node.layer.activation) if isinstance(node.layer, BaseConv) else None
+        if own is None:
             continue
-        batchnorm = activation = None
+        batchnorm = activation = pool = None
         nxt = sole_consumer(node)
-        if nxt is not None and isinstance(nxt.layer, BatchNormalization) and _channels_last(nxt.layer):
-            batchnorm = nxt
-            nxt = sole_consumer(nxt)
-        if nxt is not None and isinstance(nxt.layer, _ActivationLayer) and _fusable(nxt.layer._fn):
-            activation = nxt
-        if batchnorm is None and activation is None:
+        if own[0] == ops().ACT_LINEAR:
+            if nxt is not None and isinstance(nxt.layer, BatchNormalization) and _channels_last(nxt.layer):
+                batchnorm = nxt
+                nxt = sole_consumer(nxt)
+            if nxt is not None and isinstance(nxt.layer, _ActivationLayer) and _fusable(nxt.layer._fn):
+                activation = nxt
+                nxt = sole_consumer(nxt)
+        if nxt is not None and _poolable(nxt.layer, node.layer.rank):
+            pool = nxt
+        if batchnorm is None and activation is None and pool is None:
             continue
-        last = activation or batchnorm
-        groups[id(node)] = FusedGroup(node, batchnorm, activation, last)
-        absorbed.update(id(n) for n in (batchnorm, activation) if n is not None)
+        last = pool or activation or batchnorm
+        groups[id(node)] = FusedGroup(node, batchnorm, activation, pool, last)
+        absorbed.update(id(n) for n in (batchnorm, activation, pool) if n is not None)
     return groups, absorbed
 
 
 def run(group, x):
     """The output of ``group.last`` for the convolution's input ``x``, in one ``forward_fused`` call."""
+    conv = group.conv.layer
     scale = shift = None
     if group.batchnorm is not None:
         scale, shift = group.batchnorm.layer.inference_affine(x.dtype)
-    act = None if group.activation is None else group.activation.layer._fn.fused_form()
-    return group.conv.layer.forward_fused(x, scale, shift, act)
+    if group.activation is not None:
+        act = group.activation.layer._fn.fused_form()
+    else:
+        act = activations.fused_form(conv.activation)
+    pool = None if group.pool is None else group.pool.layer.pool_size
+    return conv.forward_fused(x, scale, shift, act, pool)
 
 
-def _linear(fn):
-    form = activations.fused_form(fn)
-    return form is not None and form[0] == ops().ACT_LINEAR
+def _poolable(layer, rank):
+    """A max pooling of the convolution's rank whose windows are its strides, without padding."""
+    return (isinstance(layer, _Pooling) and layer._max and layer._rank == rank and layer.padding == "valid"
+            and tuple(layer.strides) == tuple(layer.pool_size))
 
 
 def _fusable(fn):

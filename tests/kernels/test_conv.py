@@ -348,6 +348,77 @@ def test_fused_inference_is_bit_identical_to_the_separate_kernels(case, affine, 
         assert np.array_equal(fused, expected), np.abs(fused - expected).max()
 
 
+def np_max_pool(y, pool):
+    """Max over windows that are their own strides, no padding (the trailing cells no window covers
+    are dropped); NaN wins."""
+    rank = len(pool)
+    out = tuple(o // p for o, p in zip(y.shape[1:-1], pool))
+    y = y[(slice(None), *(slice(0, o * p) for o, p in zip(out, pool)))]
+    split = (y.shape[0], *(v for o, p in zip(out, pool) for v in (o, p)), y.shape[-1])
+    return y.reshape(split).max(axis=tuple(2 + 2 * i for i in range(rank)))
+
+
+POOLED = {  # spatial, kernel, C, F, strides, same padding, pool: the convolution's output has odd sizes
+    "1d-blocked": ((11,), (3,), 3, 20, (1,), True, (2,)),
+    "2d-blocked": ((9, 8), (3, 3), 3, 20, (1, 1), False, (2, 3)),
+    "2d-blocked-strided": ((11, 9), (3, 2), 2, 18, (2, 1), True, (2, 2)),
+    "3d-blocked": ((5, 6, 5), (2, 3, 2), 2, 20, (1, 1, 1), True, (2, 2, 2)),
+    "2d-direct": ((9, 7), (3, 3), 2, 5, (1, 1), True, (2, 2)),
+    "2d-pointwise": ((5, 7), (1, 1), 3, 20, (1, 1), False, (2, 2)),
+}
+
+
+@pytest.mark.parametrize("block", [1, 10 ** 9])
+@pytest.mark.parametrize("case", sorted(POOLED))
+def test_max_pooling_in_the_epilogue_matches_the_separate_pooling(case, block, monkeypatch):
+    """``conv_forward_infer(pool=...)`` = the convolution, relu and max pooling one after the other: on
+    the blocked route the convolution's output is pooled in cache, on the others after. The blocks of
+    the product differ from the unpooled call's, so in float32 a product's last bit may differ."""
+    spatial, ksize, c, f, strides, same, pool = POOLED[case]
+    monkeypatch.setattr(conv, "_BLOCK_FLOATS", block)
+    rng = np.random.default_rng(len(case))
+    x = rng.standard_normal((3, *spatial, c))
+    w = rng.standard_normal((*ksize, c, f))
+    b = rng.standard_normal(f)
+    x[1, (0,) * len(spatial)] = np.nan  # one NaN input: every window whose taps reach it is NaN
+    dil = (1,) * len(spatial)
+    pads = keras_same(spatial, ksize, strides, dil) if same else ((0,) * len(spatial),) * 2
+    relu = RELUS["relu"]
+    pooled = conv.conv_forward_infer(x, w, b, strides, dil, *pads, activation=relu, pool=pool)
+    full = conv.conv_forward_infer(x, w, b, strides, dil, *pads, activation=relu)
+    expected = np_max_pool(full, pool)
+    assert pooled.shape == expected.shape and pooled.dtype == x.dtype
+    assert np.isnan(expected).any()
+    np.testing.assert_array_equal(np.isnan(pooled), np.isnan(expected))
+    np.testing.assert_allclose(pooled, expected, rtol=1e-12, atol=1e-12)
+    x32, w32, b32 = (a.astype(np.float32) for a in (x, w, b))
+    pooled32 = conv.conv_forward_infer(x32, w32, b32, strides, dil, *pads, activation=relu, pool=pool)
+    assert pooled32.dtype == np.float32
+    np.testing.assert_allclose(pooled32, expected, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("cell", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_max_pooling_in_the_epilogue_lets_nan_win_from_any_cell(cell):
+    """A 1x1 kernel at stride (1, 2) (the blocked route): input (r, 2c) is output (r, c) only, so a NaN
+    placed there is one cell of one window, first or not."""
+    x = np.random.default_rng(1).random((2, 6, 8, 3)).astype(np.float32)
+    x[1, 2 + cell[0], 2 * (2 + cell[1])] = np.nan
+    w = np.ones((1, 1, 3, 20), np.float32)
+    y = conv.conv_forward_infer(x, w, None, (1, 2), None, (0, 0), (0, 0), pool=(2, 2))
+    nan = np.zeros(y.shape, bool)
+    nan[1, 1, 1] = True
+    np.testing.assert_array_equal(np.isnan(y), nan)
+
+
+def test_max_pooling_in_the_epilogue_refuses_bad_windows():
+    x = np.ones((1, 5, 5, 2), np.float32)
+    w = np.ones((3, 3, 2, 20), np.float32)
+    with pytest.raises(ValueError, match=r"pool \(4, 1\) is larger than the convolution's output \(3, 3\)"):
+        conv.conv_forward_infer(x, w, pool=(4, 1))
+    with pytest.raises(ValueError, match="pool must be 2 sizes >= 1"):
+        conv.conv_forward_infer(x, w, pool=(2,))
+
+
 def test_fused_inference_refuses_what_it_cannot_apply():
     x = np.ones((1, 4, 4, 2), np.float32)
     w = np.ones((3, 3, 2, 3), np.float32)

@@ -1,4 +1,5 @@
-"""Inference fusion (numbacnn.models.fusion): which chains fuse; outputs bit-identical to layer by layer."""
+"""Inference fusion (numbacnn.models.fusion): which chains fuse; outputs bit-identical to layer by layer
+(within a product's rounding where a max pooling is fused)."""
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from numbacnn import applications
 from numbacnn.layers import (
     Activation,
+    AveragePooling2D,
     BatchNormalization,
     Conv1D,
     Conv2D,
@@ -13,6 +15,8 @@ from numbacnn.layers import (
     Flatten,
     Input,
     LeakyReLU,
+    MaxPooling1D,
+    MaxPooling2D,
     ReLU,
 )
 from numbacnn.models import Model, Sequential
@@ -37,18 +41,27 @@ def layer_by_layer(model, x):
     return model.forward(x, training=False, hook=lambda layer, y: None)
 
 
-def fused_names(model):
+def fused_names(model, pools=False):
+    """(conv, batch-norm, activation) names of each group, and its pooling's with ``pools``."""
     groups, _ = model._fusion_plan()
-    return sorted((g.conv.layer.name, g.batchnorm and g.batchnorm.layer.name,
-                   g.activation and g.activation.layer.name) for g in groups.values())
+    def name(node):
+        return node and node.layer.name
+
+    return sorted((name(g.conv), name(g.batchnorm), name(g.activation)) + ((name(g.pool),) if pools else ())
+                  for g in groups.values())
 
 
 def check_bit_identical(model, seed=0):
+    """predict() = layer by layer: to the bit, or where a group pools, within the float32 rounding of a
+    product computed on other blocks of rows."""
     randomise_batchnorm(model, seed)
     x = np.random.default_rng(seed).standard_normal((5,) + model.input.shape[1:]).astype(np.float32)
     fused = model.predict(x, verbose=0)
     unfused = layer_by_layer(model, x)
-    assert np.array_equal(fused, unfused), np.abs(fused - unfused).max()
+    if any(name[-1] for name in fused_names(model, pools=True)):
+        np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-6)
+    else:
+        assert np.array_equal(fused, unfused), np.abs(fused - unfused).max()
     return fused
 
 
@@ -132,3 +145,39 @@ def test_training_runs_every_layer_and_the_plan_follows_graph_changes():
     model.train_on_batch(x, np.zeros((4, 3, 3, 2), np.float32))
     assert not np.array_equal(model.get_weights()[2], before[2])  # bn's moving mean moved: bn ran
     check_bit_identical(model, seed=11)
+
+
+def test_max_pooling_joins_the_group():
+    """Conv (own relu) -> MaxPooling, and Conv -> BN -> relu -> MaxPooling: the pooling is absorbed."""
+    model = applications.get("cifar_cnn")()
+    assert fused_names(model, pools=True) == [("conv2d", None, None, "max_pooling2d"),
+                                              ("conv2d_1", None, None, "max_pooling2d_1")]
+    check_bit_identical(model)
+    seed004 = applications.get("conv_model_pooling")()
+    assert fused_names(seed004, pools=True)[0] == ("conv2d", "batch_normalization", "activation",
+                                                   "max_pooling2d")
+    check_bit_identical(seed004, seed=2)
+
+
+def test_poolings_that_do_not_fuse():
+    inp = Input((12, 12, 2))
+    a = Conv2D(4, 3, activation="relu", name="overlapping")(inp)
+    a = MaxPooling2D(3, strides=2, name="pool_stride2")(a)              # windows overlap
+    b = Conv2D(4, 3, activation="relu", padding="same", name="before_same")(a)
+    b = MaxPooling2D(2, padding="same", name="pool_same")(b)            # padded windows
+    c = Conv2D(4, 1, activation="relu", name="before_avg")(b)
+    c = AveragePooling2D(name="avg")(c)                                  # not a max
+    d = Conv2D(4, 1, activation="tanh", name="tanh_conv")(c)
+    d = MaxPooling2D(1, name="pool_after_tanh")(d)                       # tanh is not fused
+    e = Conv2D(4, 1, activation="relu", name="last_conv")(d)
+    model = Model(inp, Flatten()(MaxPooling2D(1, name="last_pool")(e)))
+    assert fused_names(model, pools=True) == [("last_conv", None, None, "last_pool")]
+    check_bit_identical(model, seed=4)
+    assert fused_names(Model(inp, e)) == []                              # its output is the model's
+
+
+def test_one_dimensional_pooling_fuses():
+    model = Sequential([Conv1D(20, 3, activation="relu", input_shape=(11, 3), name="c"),
+                        MaxPooling1D(2, name="p"), Flatten(), Dense(2)])
+    assert fused_names(model, pools=True) == [("c", None, None, "p")]
+    check_bit_identical(model, seed=6)

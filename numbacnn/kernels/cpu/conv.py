@@ -20,6 +20,7 @@ from numba import get_num_threads, get_thread_id, njit, prange
 from .blas import gemm, single_pool
 from .conv_direct import direct_applies, forward_direct
 from .conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue, _epilogue_args, _epilogue_parallel
+from .pooling import pool_max_forward
 from .workspace import workspace_give, workspace_take
 
 __all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
@@ -110,6 +111,63 @@ def _conv_blocked(x, wmat, bias, scale, shift, act, y, scratch, rows_per_task, k
         out = y[r0 * ow_:r1 * ow_]
         np.dot(block, wmat, out)
         _epilogue(out, bias, scale, shift, act)
+
+
+@njit(cache=True, nogil=True)
+def _max_pool_rows(z, y, pool, ow_):
+    """y (PW, F) = the max over each window of z, whose rows are the pool[0]*pool[1] conv output rows
+    of one pooled row ([dz][dh][ow] order, OW pixels each): a window is pool[0]*pool[1]*pool[2] pixels,
+    visited in row-major order with ``pool_max_forward``'s comparison, so the same value wins."""
+    pw_, f_ = y.shape
+    rows = pool[0] * pool[1]
+    for q in range(pw_):
+        first = z[q * pool[2]]
+        out = y[q]
+        for f in range(f_):
+            out[f] = first[f]
+        for j in range(rows):
+            for e in range(pool[2]):
+                v = z[j * ow_ + q * pool[2] + e]
+                for f in range(f_):
+                    m = out[f]
+                    if v[f] > m or (np.isnan(v[f]) and not np.isnan(m)):
+                        out[f] = v[f]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, scratch, conv_out, windows_per_task, pool,
+                         ksize, strides, dilation, pad, out_size, pooled_size):
+    """``_conv_blocked`` followed by max pooling with windows ``pool`` = strides: y (N*PD*PH*PW, F).
+
+    A task takes whole pooled rows (n, pd, ph): it builds the columns of their pool[0]*pool[1] conv
+    output rows, multiplies them into this thread's ``conv_out`` rows, applies the epilogue and writes
+    only the windows' maxima. Conv rows that no window covers (the last ones when OH % pool != 0) are
+    not computed."""
+    od_, oh_, ow_ = out_size
+    pd_, ph_, pw_ = pooled_size
+    n_windows = x.shape[0] * pd_ * ph_
+    rows = pool[0] * pool[1]
+    for t in prange((n_windows + windows_per_task - 1) // windows_per_task):
+        g0 = t * windows_per_task
+        g1 = min(n_windows, g0 + windows_per_task)
+        tid = get_thread_id()
+        block = scratch[tid][:(g1 - g0) * rows * ow_]
+        for g in range(g0, g1):
+            ph = g % ph_
+            q = g // ph_
+            pd = q % pd_
+            n = q // pd_
+            for dz in range(pool[0]):
+                r = (n * od_ + pd * pool[0] + dz) * oh_ + ph * pool[1]
+                k = ((g - g0) * rows + dz * pool[1]) * ow_
+                _fill_rows(x, block[k:k + pool[1] * ow_], r, r + pool[1], ksize, strides, dilation, pad,
+                           out_size)
+        z = conv_out[tid][:block.shape[0]]
+        np.dot(block, wmat, z)
+        _epilogue(z, bias, scale, shift, act)
+        for g in range(g0, g1):
+            k = (g - g0) * rows * ow_
+            _max_pool_rows(z[k:k + rows * ow_], y[g * pw_:(g + 1) * pw_], pool, ow_)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -213,6 +271,34 @@ def _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post):
     workspace_give(scratch)
 
 
+def _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post, pool, pooled):
+    """``_conv_blocked_pooled``: a task's blocks hold about ``_BLOCK_FLOATS`` column values."""
+    single_pool()
+    threads = get_num_threads()
+    window_pixels = pool[0] * pool[1] * out[2]
+    per_task = _block_rows(x5.shape[0] * pooled[0] * pooled[1], threads, wmat.shape[0], window_pixels)
+    scratch = workspace_take((threads, per_task * window_pixels, wmat.shape[0]), x5.dtype)
+    conv_out = workspace_take((threads, per_task * window_pixels, wmat.shape[1]), x5.dtype)
+    _conv_blocked_pooled(x5, wmat, *post, y, scratch, conv_out, per_task, pool, ksize, strides, dilation,
+                         pb, out, pooled)
+    workspace_give(conv_out)
+    workspace_give(scratch)
+
+
+def pool_geometry(rank, pool, out):
+    """Max pooling after a convolution with output ``out`` (3 values): ``pool`` (rank values, windows
+    that are their own strides, no padding) as 3 values, and the pooled size floor(out / pool)."""
+    pool = tuple(int(p) for p in pool)
+    if len(pool) != rank or min(pool) < 1:
+        raise ValueError(f"conv_forward_infer: pool must be {rank} sizes >= 1, received {pool}")
+    pool = (1,) * (3 - rank) + pool
+    pooled = tuple(o // p for o, p in zip(out, pool))
+    if min(pooled) < 1:
+        raise ValueError(f"conv_forward_infer: pool {pool[3 - rank:]} is larger than the convolution's "
+                         f"output {out[3 - rank:]}")
+    return pool, pooled
+
+
 def _is_pointwise(ksize, strides, pb, pa):
     return ksize == (1, 1, 1) and strides == (1, 1, 1) and pb == (0, 0, 0) and pa == (0, 0, 0)
 
@@ -261,13 +347,16 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
 
 
 def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
-                       scale=None, shift=None, activation=None):
-    """act((conv(x, w) + b) * scale + shift) in one pass over cache-sized blocks (no columns kept).
+                       scale=None, shift=None, activation=None, pool=None):
+    """maxpool(act((conv(x, w) + b) * scale + shift)) in one pass over cache-sized blocks (no columns kept).
 
     Arguments as ``conv_forward``; ``scale`` and ``shift`` (F,) are an inference batch-norm's
     per-channel affine (``batchnorm_infer_affine``), ``activation`` a ``(kind, p0, p1, p2)`` with
-    kind in ``FUSABLE_ACTIVATIONS``; each is skipped when None. Bit-identical to ``conv_forward``
-    followed by ``batchnorm_forward_infer`` and ``activation_forward``, one pass over y instead of three.
+    kind in ``FUSABLE_ACTIVATIONS``, ``pool`` the window of a max pooling whose strides are its window
+    and which has no padding (one size per spatial axis; the output is floor(O / pool)); each is
+    skipped when None. Bit-identical to ``conv_forward`` followed by ``batchnorm_forward_infer``,
+    ``activation_forward`` and ``pool_max_forward``: one pass over y instead of four. On the blocked
+    route the convolution's output is pooled in cache and never written whole.
     """
     rank, x5, wmat, geometry, out = _prepare(x, w, strides, dilation, pad_before, pad_after)
     ksize, strides, dilation, pb, pa = geometry
@@ -276,14 +365,25 @@ def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=Non
     for name, a in zip(("bias", "scale", "shift"), post[:3]):
         if a.shape[0] not in (0, f):
             raise ValueError(f"conv_forward_infer: {name} has {a.shape[0]} values for {f} filters")
+    pointwise = _is_pointwise(ksize, strides, pb, pa)
+    direct = not pointwise and direct_applies(c, f, ksize, strides, pb, pa)
+    if pool is not None:
+        pool, pooled = pool_geometry(rank, pool, out)
+        if not (pointwise or direct):
+            y = np.empty((n * int(np.prod(pooled)), f), dtype=x5.dtype)
+            _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post, pool, pooled)
+            return y.reshape((n,) + pooled[3 - rank:] + (f,))
     y = np.empty((n * int(np.prod(out)), f), dtype=x5.dtype)
-    if _is_pointwise(ksize, strides, pb, pa):
+    if pointwise:
         gemm(x5.reshape(-1, c), wmat, out=y)
         _epilogue_parallel(y, *post, _block_rows(y.shape[0], get_num_threads(), f, 1))
-    elif direct_applies(c, f, ksize, strides, pb, pa):
+    elif direct:
         forward_direct(x5, wmat, y, ksize, dilation, pb, pa, out, post)
     else:
         _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post)
+    if pool is not None:
+        y = pool_max_forward(y.reshape((n,) + out + (f,)), pool, pool, (0, 0, 0), pooled)[0]
+        out = pooled
     return y.reshape((n,) + out[3 - rank:] + (f,))
 
 

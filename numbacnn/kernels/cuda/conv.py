@@ -11,12 +11,13 @@ the product's epilogue; its gradient is ``blas.column_sums``.
 import numpy as np
 from numba import cuda
 
-from ..cpu.conv import _chunk, _geometry, _is_pointwise, _out_size, conv_output_shape
+from ..cpu.conv import _chunk, _geometry, _is_pointwise, _out_size, conv_output_shape, pool_geometry
 from ..cpu.conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue_activation
 from . import launch
 from .activations import ACT_LINEAR, _forward_in_place
 from .blas import column_sums, matmul
 from .normalization import _affine_in_place
+from .pooling import pool_max_forward
 from .workspace import workspace_give, workspace_take
 
 __all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
@@ -180,18 +181,25 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
 
 
 def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
-                       scale=None, shift=None, activation=None):
-    """act((conv(x, w) + b) * scale + shift), the CPU kernel's twin in arguments and results: here
-    ``conv_forward`` (bias in the product's epilogue), then the affine and the activation in place,
-    one elementwise kernel each, so no second output array is allocated."""
+                       scale=None, shift=None, activation=None, pool=None):
+    """maxpool(act((conv(x, w) + b) * scale + shift)), the CPU kernel's twin in arguments and results:
+    here ``conv_forward`` (bias in the product's epilogue), then the affine and the activation in place,
+    one elementwise kernel each, so no second output array is allocated, then ``pool_max_forward``."""
     kind, *params = _epilogue_activation(scale, shift, activation)
     y = conv_forward(x, w, b, strides, dilation, pad_before, pad_after)
-    f = _shape(y)[-1]
+    shape = _shape(y)
+    f = shape[-1]
     if scale is not None:
         _affine_in_place(_flat(y, f), scale, shift)
     if kind != ACT_LINEAR:
         _forward_in_place(y, kind, *params)
-    return y
+    if pool is None:
+        return y
+    rank = len(shape) - 2
+    out = (1,) * (3 - rank) + shape[1:-1]
+    pool, pooled = pool_geometry(rank, pool, out)
+    y = pool_max_forward(y.reshape((shape[0],) + out + (f,)), pool, pool, (0, 0, 0), pooled)[0]
+    return y.reshape((shape[0],) + pooled[3 - rank:] + (f,))
 
 
 def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_before=None,

@@ -136,6 +136,20 @@ def test_conv_forward_infer_matches_cpu(name, affine):
     np.testing.assert_allclose(y.copy_to_host(), expected, **F32)
 
 
+@pytest.mark.parametrize("name,pool", [("1d-valid", (2,)), ("2d-dilation-asym", (2, 2)),
+                                       ("3d-valid", (1, 2, 3))])
+def test_conv_forward_infer_pools_as_the_cpu_does(name, pool):
+    """The max pooling of ``conv_forward_infer(pool=...)``: the CPU's pooled result (odd sizes dropped)."""
+    x, w, b, _, geometry = make(CASES[name], seed=7)
+    act = (ACT_RELU, 0.0, np.inf, 0.0)
+    expected = cpu.conv_forward_infer(x, w, b, *geometry, activation=act, pool=pool)
+    y = conv.conv_forward_infer(*dev(x, w, b), *geometry, activation=act, pool=pool)
+    assert y.shape == expected.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y.copy_to_host(), expected, **F32)
+    with pytest.raises(ValueError, match="is larger than the convolution's output"):
+        conv.conv_forward_infer(*dev(x, w, b), *geometry, pool=(9,) * len(pool))
+
+
 def test_conv_forward_infer_refuses_what_the_cpu_refuses():
     x, w, b, _, geometry = make(CASES["2d-valid"])
     with pytest.raises(ValueError, match="activation kind .* not one"):
