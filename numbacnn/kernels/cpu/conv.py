@@ -66,21 +66,26 @@ def _fill_rows(x, block, r0, r1, ksize, strides, dilation, pad, out_size):
                     if row_in and off <= w_ - 1:
                         lo = min(ow_, (sw - 1 - off) // sw) if off < 0 else 0
                         hi = max(lo, min(ow_, (w_ - 1 - off) // sw + 1))
-                    for ow in range(lo):
-                        block[base + ow, col:col + c_] = 0
-                    if c_ == 1:
+                    if c_ == 1:  # scalar stores: a one-element slice assignment costs a call
+                        for ow in range(lo):
+                            block[base + ow, col] = 0
                         for ow in range(lo, hi):
                             block[base + ow, col] = src[ow * sw + off, 0]
-                    elif c_ >= 16:
-                        for ow in range(lo, hi):
-                            block[base + ow, col:col + c_] = src[ow * sw + off]
+                        for ow in range(hi, ow_):
+                            block[base + ow, col] = 0
                     else:
-                        for ow in range(lo, hi):
-                            xx = ow * sw + off
-                            for c in range(c_):
-                                block[base + ow, col + c] = src[xx, c]
-                    for ow in range(hi, ow_):
-                        block[base + ow, col:col + c_] = 0
+                        for ow in range(lo):
+                            block[base + ow, col:col + c_] = 0
+                        if c_ >= 16:
+                            for ow in range(lo, hi):
+                                block[base + ow, col:col + c_] = src[ow * sw + off]
+                        else:
+                            for ow in range(lo, hi):
+                                xx = ow * sw + off
+                                for c in range(c_):
+                                    block[base + ow, col + c] = src[xx, c]
+                        for ow in range(hi, ow_):
+                            block[base + ow, col:col + c_] = 0
                     col += c_
 
 

@@ -3,8 +3,9 @@
 One core serves every rank: the layout is (N,D,H,W,C), and 1-D / 2-D inputs come as (N,1,1,W,C) and
 (N,1,H,W,C) views. ``pool``, ``strides``, ``pads`` (padding before each axis) and the sizes are 3-tuples of
 ints over (D,H,W). Windows follow TensorFlow: padded cells are ignored, so max pooling treats them as -inf
-and average pooling divides by the number of real cells in the window. Input gradients are gathers: each
-input cell sums over the windows that contain it.
+and average pooling divides by the number of real cells in the window. Input gradients: where windows
+do not overlap (strides >= pool, the usual case) each window writes its own cells; where they overlap,
+each input cell gathers over the windows that contain it. Either way no two threads write one cell.
 """
 
 import numpy as np
@@ -73,12 +74,70 @@ def pool_max_forward(x, pool, strides, pads, out_dims):
     return y, argmax
 
 
-@njit(parallel=True, cache=True, nogil=True)
+def _disjoint(pool, strides):
+    """Whether no input cell lies in two windows (strides >= pool along every axis)."""
+    return all(int(s) >= int(p) for p, s in zip(pool, strides))
+
+
 def pool_max_backward(grad, argmax, in_dims, pool, strides, pads):
     """grad (N,OD,OH,OW,C), argmax (N,OD,OH,OW,C) -> dx (N,D,H,W,C), in_dims = (D,H,W).
 
-    Each input cell gathers the gradients of the windows that contain it and chose it as their maximum.
+    Each input cell gets the gradient of the window that chose it as its maximum (summed over the
+    windows that contain it, where windows overlap).
     """
+    if _disjoint(pool, strides):
+        dx = np.empty((grad.shape[0], *in_dims, grad.shape[-1]), dtype=grad.dtype)
+        _max_backward_disjoint(grad, argmax, dx, pool, strides, pads)
+        return dx
+    return _max_backward_gather(grad, argmax, in_dims, pool, strides, pads)
+
+
+@njit(cache=True, nogil=True)
+def _own_window(i, stride, pad, pool, n_out):
+    """The one window that contains input index ``i`` when windows do not overlap, or -1 (none: the cell
+    is in a gap between windows or after the last one)."""
+    o = (i + pad) // stride
+    return o if i + pad - o * stride < pool and o < n_out else -1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _max_backward_disjoint(grad, argmax, dx, pool, strides, pads):
+    """Windows that do not overlap: every cell of dx is written once, with its window's gradient where
+    that window chose it, else 0. One task per input row; along W the window index is stepped."""
+    n_batch, OD, OH, OW, C = grad.shape
+    _, D, H, W, _ = dx.shape
+    for row in prange(n_batch * D * H):
+        n = row // (D * H)
+        d = (row // H) % D
+        h = row % H
+        out = dx[n, d, h]
+        od = _own_window(d, strides[0], pads[0], pool[0], OD)
+        oh = _own_window(h, strides[1], pads[1], pool[1], OH)
+        if od < 0 or oh < 0:
+            out[:, :] = 0
+            continue
+        ow = pads[2] // strides[2]
+        e = pads[2] - ow * strides[2]  # position of w inside window ow
+        for w in range(W):
+            cell = out[w]
+            if e < pool[2] and ow < OW:
+                idx = (d * H + h) * W + w
+                g = grad[n, od, oh, ow]
+                chosen = argmax[n, od, oh, ow]
+                for c in range(C):
+                    cell[c] = g[c] if chosen[c] == idx else 0
+            else:
+                cell[:] = 0
+            e += 1
+            if e == strides[2]:
+                e = 0
+                ow += 1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _max_backward_gather(grad, argmax, in_dims, pool, strides, pads):
+    """Overlapping windows: each input cell gathers the gradients of the windows that contain it and
+    chose it as their maximum."""
     n_batch, OD, OH, OW, C = grad.shape
     D, H, W = in_dims
     dx = np.zeros((n_batch, D, H, W, C), dtype=grad.dtype)
@@ -125,12 +184,57 @@ def pool_avg_forward(x, pool, strides, pads, out_dims):
     return y
 
 
-@njit(parallel=True, cache=True, nogil=True)
 def pool_avg_backward(grad, in_dims, pool, strides, pads):
     """grad (N,OD,OH,OW,C) -> dx (N,D,H,W,C), in_dims = (D,H,W).
 
-    Each input cell gathers grad / (real cells of the window) over the windows that contain it.
+    Each input cell gets grad / (real cells of the window), summed over the windows that contain it.
     """
+    if _disjoint(pool, strides):
+        dx = np.empty((grad.shape[0], *in_dims, grad.shape[-1]), dtype=grad.dtype)
+        _avg_backward_disjoint(grad, dx, pool, strides, pads)
+        return dx
+    return _avg_backward_gather(grad, in_dims, pool, strides, pads)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _avg_backward_disjoint(grad, dx, pool, strides, pads):
+    """Windows that do not overlap: every cell of dx is written once, grad / count of its window, or 0."""
+    n_batch, OD, OH, OW, C = grad.shape
+    _, D, H, W, _ = dx.shape
+    for row in prange(n_batch * D * H):
+        n = row // (D * H)
+        d = (row // H) % D
+        h = row % H
+        out = dx[n, d, h]
+        od = _own_window(d, strides[0], pads[0], pool[0], OD)
+        oh = _own_window(h, strides[1], pads[1], pool[1], OH)
+        if od < 0 or oh < 0:
+            out[:, :] = 0
+            continue
+        d0, d1 = _window(od, strides[0], pads[0], pool[0], D)
+        h0, h1 = _window(oh, strides[1], pads[1], pool[1], H)
+        ow = pads[2] // strides[2]
+        e = pads[2] - ow * strides[2]
+        for w in range(W):
+            cell = out[w]
+            if e < pool[2] and ow < OW:
+                w0, w1 = _window(ow, strides[2], pads[2], pool[2], W)
+                count = (d1 - d0) * (h1 - h0) * (w1 - w0)
+                g = grad[n, od, oh, ow]
+                for c in range(C):
+                    cell[c] = g[c] / count
+            else:
+                cell[:] = 0
+            e += 1
+            if e == strides[2]:
+                e = 0
+                ow += 1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _avg_backward_gather(grad, in_dims, pool, strides, pads):
+    """Overlapping windows: each input cell gathers grad / (real cells of the window) over the windows
+    that contain it."""
     n_batch, OD, OH, OW, C = grad.shape
     D, H, W = in_dims
     dx = np.zeros((n_batch, D, H, W, C), dtype=grad.dtype)
