@@ -32,7 +32,7 @@ def test_gemm_float64_into_given_out():
     np.testing.assert_allclose(out.copy_to_host(), cpu.gemm(a, b), **F64)
 
 
-@pytest.mark.parametrize("trans_a, trans_b", itertools.product([False, True], repeat=2))
+@pytest.mark.parametrize("trans_a, trans_b", list(itertools.product([False, True], repeat=2)))
 def test_matmul_transposed_operands_accumulate_and_bias(trans_a, trans_b):
     m, k, n = 5, 19, 7
     a = rand(k, m) if trans_a else rand(m, k)
