@@ -135,6 +135,14 @@ class BaseConv(Layer):
                 return self.forward_fused(x, activation=fused)
             return self.activation.forward(ops().conv_forward(x, self.kernel.value, bias, *geometry))
         # training keeps the im2col columns for the weight gradient
+        fused = activations.fused_form(self.activation)
+        if fused is not None and fused[0] == ops().ACT_RELU and fused[1] == 0.0 and fused[3] >= 0.0:
+            # a relu without negative slope, threshold >= 0: its derivative reads the same from a as from z,
+            # so z is not kept, and the relu is applied with the bias in the same pass
+            a, cols = ops().conv_forward(x, self.kernel.value, bias, *geometry, return_cols=True,
+                                         activation=fused)
+            self._cache = [x, a, a, cols]
+            return a
         z, cols = ops().conv_forward(x, self.kernel.value, bias, *geometry, return_cols=True)
         a = self.activation.forward(z)
         self._cache = [x, z, a, cols]  # a list: backward hands cols back and clears its slot

@@ -348,6 +348,32 @@ def test_fused_inference_is_bit_identical_to_the_separate_kernels(case, affine, 
         assert np.array_equal(fused, expected), np.abs(fused - expected).max()
 
 
+@pytest.mark.parametrize("act", sorted(RELUS))
+@pytest.mark.parametrize("case", ["2d-same-stride2", "2d-pointwise", "3d-valid"])
+def test_training_forward_applies_bias_and_relu_in_one_pass(case, act):
+    """conv_forward(return_cols=True, activation=...) = conv_forward then activation_forward, to the bit,
+    and the columns are the same."""
+    spatial, ksize, c, f, strides, same = {
+        "2d-same-stride2": ((7, 6), (3, 3), 3, 20, (2, 1), True),
+        "2d-pointwise": ((4, 5), (1, 1), 3, 6, (1, 1), False),
+        "3d-valid": ((4, 5, 3), (2, 3, 2), 2, 17, (1, 1, 1), False),
+    }[case]
+    rng = np.random.default_rng(len(case))
+    x = rng.standard_normal((3, *spatial, c)).astype(np.float32)
+    w = rng.standard_normal((*ksize, c, f)).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    dil = (1,) * len(spatial)
+    pads = keras_same(spatial, ksize, strides, dil) if same else ((0,) * len(spatial),) * 2
+    z, cols = conv.conv_forward(x, w, b, strides, dil, *pads, return_cols=True)
+    expected = ops().activation_forward(z, *RELUS[act])
+    fused, fused_cols = conv.conv_forward(x, w, b, strides, dil, *pads, return_cols=True,
+                                          activation=RELUS[act])
+    assert np.array_equal(fused, expected)
+    assert (cols is None and fused_cols is None) or np.array_equal(cols, fused_cols)
+    assert np.array_equal(conv.conv_forward(x, w, b, strides, dil, *pads, activation=RELUS[act]),
+                          conv.conv_forward_infer(x, w, b, strides, dil, *pads, activation=RELUS[act]))
+
+
 def np_max_pool(y, pool):
     """Max over windows that are their own strides, no padding (the trailing cells no window covers
     are dropped); NaN wins."""

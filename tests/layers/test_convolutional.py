@@ -98,6 +98,39 @@ def test_gradients(make, shape):
     check_layer_gradients(make(), x)
 
 
+@pytest.mark.parametrize("activation", ["relu", "relu6", "leaky_relu", "tanh"])
+def test_training_with_its_own_relu_matches_a_separate_activation_layer(activation):
+    """A relu without negative slope is applied with the bias in the convolution's pass and its
+    derivative read from the output (z is not kept): outputs, input and weight gradients must be those
+    of the convolution followed by an Activation layer, to the bit (leaky relu and tanh keep z)."""
+    from numbacnn.layers import Activation
+
+    rng = np.random.default_rng(4)
+    x = (3 * rng.standard_normal((2, 6, 5, 3))).astype(np.float32)
+    fused = Conv2D(4, 3, padding="same", activation=activation)
+    plain = Conv2D(4, 3, padding="same")
+    fused.maybe_build(x.shape)
+    plain.maybe_build(x.shape)
+    plain.kernel.assign(fused.kernel.value)
+    plain.bias.assign(rng.standard_normal(4).astype(np.float32))
+    fused.bias.assign(plain.bias.value)
+    after = Activation(activation)
+    y = fused(x, training=True)
+    expected = after(plain(x, training=True), training=True)
+    assert np.array_equal(y, expected)
+    if activation == "relu6":
+        assert (y == 6.0).any() and (y == 0.0).any()  # both kinks are reached
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    fused.input_grad_needed = plain.input_grad_needed = True
+    dx = fused.backward(g)
+    dx_plain = plain.backward(after.backward(g))
+    assert np.array_equal(dx, dx_plain)
+    assert np.array_equal(fused.kernel.grad, plain.kernel.grad)
+    assert np.array_equal(fused.bias.grad, plain.bias.grad)
+    kept_z = fused._cache[1] is not fused._cache[2]
+    assert kept_z == (activation in ("leaky_relu", "tanh"))
+
+
 def test_weight_gradients_accumulate():
     layer = Conv2D(2, 2, dtype="float64")
     x = np.random.default_rng(1).standard_normal((2, 4, 4, 3))

@@ -202,15 +202,6 @@ def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, scratch, conv_out,
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _add_bias(y, b):
-    """y (M,F) += b (F,) in place, rows in parallel."""
-    f_ = y.shape[1]
-    for i in prange(y.shape[0]):
-        for j in range(f_):
-            y[i, j] += b[j]
-
-
-@njit(parallel=True, cache=True, nogil=True)
 def _col2im(cols, dx, ksize, strides, dilation, pad, out_size):
     """cols (N*OD*OH*OW, KD*KH*KW*C) -> dx (N,D,H,W,C): each input pixel gathers its taps.
 
@@ -343,16 +334,18 @@ def _out_size(x5, ksize, strides, dilation, pb, pa):
 
 
 def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
-                 return_cols=False):
+                 return_cols=False, activation=None):
     """x (N,*S,C), w (*K,C,F), b (F,) or None -> y (N,*O,F); S, K, O of rank 1, 2 or 3.
 
     strides, dilation, pad_before, pad_after: one int per spatial axis (defaults 1, 1, 0, pad_before).
     With ``return_cols`` it returns ``(y, cols)``: the im2col matrix (N*prod(O), prod(K)*C) that
     ``conv_backward_weights`` can reuse, or None when the batch did not fit one workspace; it comes
     from ``workspace_take``, and the caller may ``workspace_give`` it back when done with it.
+    ``activation``: a ``(kind, p0, p1, p2)`` of ``FUSABLE_ACTIVATIONS`` applied with the bias in one
+    pass over y, bit-identical to ``activation_forward`` after it (None: none).
     """
     if not return_cols:
-        return conv_forward_infer(x, w, b, strides, dilation, pad_before, pad_after)
+        return conv_forward_infer(x, w, b, strides, dilation, pad_before, pad_after, activation=activation)
     rank, x5, wmat, geometry, out = _prepare(x, w, strides, dilation, pad_before, pad_after)
     ksize, strides, dilation, pb, pa = geometry
     n, c, f = x5.shape[0], x5.shape[-1], wmat.shape[1]
@@ -372,8 +365,9 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
         if step < n:
             workspace_give(cols)
             cols = None  # only the last chunk is left in it
-    if b is not None:
-        _add_bias(y, np.asarray(b, dtype=y.dtype))
+    if b is not None or activation is not None:
+        post = _epilogue_args(y.dtype, b, None, None, activation)
+        _epilogue_parallel(y, *post, _block_rows(y.shape[0], get_num_threads(), f, 1))
     return y.reshape((n,) + out[3 - rank:] + (f,)), cols
 
 

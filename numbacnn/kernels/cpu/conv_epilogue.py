@@ -1,8 +1,9 @@
 """The per-channel epilogue that both convolution routes of ``conv_forward_infer`` apply to their
 output while it is still in cache: bias, an inference batch-norm's affine, then relu.
 
-Each step is the float32 arithmetic of the separate kernels (``conv._add_bias``, batch-norm's
-``_affine``, the relu kernel), so a fused result is bit-identical to the passes it replaces.
+Each step is the float32 arithmetic of the separate kernels (a float32 bias add, batch-norm's
+``_affine``, the relu kernel), so a fused result is bit-identical to the passes it replaces. Training's
+convolution applies its bias and relu with it too (``conv_forward(..., activation=...)``).
 """
 
 import numpy as np
@@ -21,7 +22,7 @@ FUSABLE_ACTIVATIONS = (ACT_LINEAR, ACT_RELU)
 def _epilogue(out, bias, scale, shift, act):
     """out (M,F) = f(out + bias) with f: ``* scale + shift`` (when given), then relu (``act[0]``
     ACT_RELU, parameters ``act[1:]``) or nothing (ACT_LINEAR); arrays of length 0 are absent. Each step
-    is the float32 arithmetic of the separate kernels (``_add_bias``, batch-norm's ``_affine``, the relu
+    is the float32 arithmetic of the separate kernels (``y += b``, batch-norm's ``_affine``, the relu
     kernel), so the fused result is bit-identical to the three passes."""
     m_, f_ = out.shape
     has_bias = bias.shape[0] == f_

@@ -139,14 +139,16 @@ def _flat(a, columns):
 
 
 def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
-                 return_cols=False):
+                 return_cols=False, activation=None):
     """x (N,*S,C), w (*K,C,F), b (F,) or None -> y (N,*O,F); S, K, O of rank 1, 2 or 3; device arrays.
 
     strides, dilation, pad_before, pad_after: one int per spatial axis (defaults 1, 1, 0, pad_before).
     With ``return_cols`` it returns ``(y, cols)``: the im2col device matrix (N*prod(O), prod(K)*C) that
     ``conv_backward_weights`` can reuse, or None when the batch did not fit one workspace (or the
     kernel is pointwise); it comes from ``workspace_take``, and the caller may ``workspace_give`` it back.
+    ``activation``: a ``(kind, p0, p1, p2)`` of ``FUSABLE_ACTIVATIONS``, applied in place after the bias.
     """
+    kind, *params = _epilogue_activation(None, None, activation)
     rank = w.ndim - 2
     if x.ndim != rank + 2 or _shape(x)[-1] != _shape(w)[-2]:
         raise ValueError(f"conv_forward: input {_shape(x)} does not match kernel {_shape(w)}")
@@ -174,6 +176,8 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
             workspace_give(cols)
             cols = None  # only the last chunk is left in it
     y = y.reshape((n,) + out[3 - rank:] + (f,))
+    if kind != ACT_LINEAR:
+        _forward_in_place(y, kind, *params)
     if return_cols:
         return y, cols
     workspace_give(cols)

@@ -150,6 +150,15 @@ def test_conv_forward_infer_pools_as_the_cpu_does(name, pool):
         conv.conv_forward_infer(*dev(x, w, b), *geometry, pool=(9,) * len(pool))
 
 
+@pytest.mark.parametrize("name", ["2d-dilation-asym", "2d-pointwise"])
+def test_conv_forward_applies_the_activation_after_the_bias(name):
+    x, w, b, _, geometry = make(CASES[name], seed=8)
+    act = (ACT_RELU, 0.0, 1.0, 0.25)
+    expected, _ = cpu.conv_forward(x, w, b, *geometry, return_cols=True, activation=act)
+    y, _ = conv.conv_forward(*dev(x, w, b), *geometry, return_cols=True, activation=act)
+    np.testing.assert_allclose(y.copy_to_host(), expected, **F32)
+
+
 def test_conv_forward_infer_refuses_what_the_cpu_refuses():
     x, w, b, _, geometry = make(CASES["2d-valid"])
     with pytest.raises(ValueError, match="activation kind .* not one"):
