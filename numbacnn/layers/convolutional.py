@@ -129,13 +129,12 @@ class BaseConv(Layer):
         pad_before, pad_after = self._pads(x.shape)
         bias = None if self.bias is None else self.bias.value
         geometry = (self.strides, self.dilation_rate, pad_before, pad_after)
+        fused = activations.fused_form(self.activation)
         if not training:
-            fused = activations.fused_form(self.activation)
             if fused is not None:
                 return self.forward_fused(x, activation=fused)
             return self.activation.forward(ops().conv_forward(x, self.kernel.value, bias, *geometry))
         # training keeps the im2col columns for the weight gradient
-        fused = activations.fused_form(self.activation)
         if fused is not None and fused[0] == ops().ACT_RELU and fused[1] == 0.0 and fused[3] >= 0.0:
             # a relu without negative slope, threshold >= 0: its derivative reads the same from a as from z,
             # so z is not kept, and the relu is applied with the bias in the same pass

@@ -379,9 +379,11 @@ def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=Non
     per-channel affine (``batchnorm_infer_affine``), ``activation`` a ``(kind, p0, p1, p2)`` with
     kind in ``FUSABLE_ACTIVATIONS``, ``pool`` the window of a max pooling whose strides are its window
     and which has no padding (one size per spatial axis; the output is floor(O / pool)); each is
-    skipped when None. Bit-identical to ``conv_forward`` followed by ``batchnorm_forward_infer``,
-    ``activation_forward`` and ``pool_max_forward``: one pass over y instead of four. On the blocked
-    route the convolution's output is pooled in cache and never written whole.
+    skipped when None. The same as ``conv_forward`` followed by ``batchnorm_forward_infer``,
+    ``activation_forward`` and ``pool_max_forward``, in one pass over y instead of four: to the bit
+    without ``pool``; with it, on the blocked route, the convolution's output is pooled in cache and
+    never written whole, and its product runs on other blocks of rows than without a pool, which the
+    BLAS may round differently in the last bit.
     """
     rank, x5, wmat, geometry, out = _prepare(x, w, strides, dilation, pad_before, pad_after)
     ksize, strides, dilation, pb, pa = geometry
