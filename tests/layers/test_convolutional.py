@@ -89,6 +89,7 @@ def test_forward_is_correlation_plus_bias_then_activation():
     (lambda: Conv2D(2, 3, strides=2, padding="same", activation="tanh", dtype="float64"), (2, 6, 5, 2)),
     (lambda: Conv2D(2, 2, dilation_rate=2, padding="same", use_bias=False, activation="sigmoid",
                     dtype="float64"), (2, 5, 4, 3)),
+    (lambda: Conv2D(3, 3, padding="same", activation="relu", dtype="float64"), (2, 5, 4, 2)),  # z not kept
     (lambda: Conv3D(2, (2, 3, 2), dtype="float64"), (2, 3, 4, 3, 2)),
     (lambda: Conv3D(2, 2, strides=(1, 2, 2), padding="same", activation="tanh", dtype="float64"),
      (2, 3, 4, 5, 1)),
