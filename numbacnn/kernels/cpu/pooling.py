@@ -74,6 +74,9 @@ def pool_max_forward(x, pool, strides, pads, out_dims):
     return y, argmax
 
 
+_NO_ARGMAX = np.zeros((0, 0, 0, 0, 0), dtype=np.int32)  # average pooling's argument to _backward_disjoint
+
+
 def _disjoint(pool, strides):
     """Whether no input cell lies in two windows (strides >= pool along every axis)."""
     return all(int(s) >= int(p) for p, s in zip(pool, strides))
@@ -87,7 +90,7 @@ def pool_max_backward(grad, argmax, in_dims, pool, strides, pads):
     """
     if _disjoint(pool, strides):
         dx = np.empty((grad.shape[0], *in_dims, grad.shape[-1]), dtype=grad.dtype)
-        _max_backward_disjoint(grad, argmax, dx, pool, strides, pads)
+        _backward_disjoint(grad, argmax, dx, pool, strides, pads, True)
         return dx
     return _max_backward_gather(grad, argmax, in_dims, pool, strides, pads)
 
@@ -101,9 +104,11 @@ def _own_window(i, stride, pad, pool, n_out):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _max_backward_disjoint(grad, argmax, dx, pool, strides, pads):
-    """Windows that do not overlap: every cell of dx is written once, with its window's gradient where
-    that window chose it, else 0. One task per input row; along W the window index is stepped."""
+def _backward_disjoint(grad, argmax, dx, pool, strides, pads, is_max):
+    """Windows that do not overlap: every cell of dx is written once. Max pooling (``is_max``): its
+    window's gradient where that window chose it (``argmax``), else 0; average pooling: its window's
+    gradient / the window's real cells (``argmax`` unused); 0 outside every window. One task per input
+    row; along W the window index is stepped."""
     n_batch, OD, OH, OW, C = grad.shape
     _, D, H, W, _ = dx.shape
     for row in prange(n_batch * D * H):
@@ -116,16 +121,24 @@ def _max_backward_disjoint(grad, argmax, dx, pool, strides, pads):
         if od < 0 or oh < 0:
             out[:, :] = 0
             continue
+        d0, d1 = _window(od, strides[0], pads[0], pool[0], D)
+        h0, h1 = _window(oh, strides[1], pads[1], pool[1], H)
         ow = pads[2] // strides[2]
         e = pads[2] - ow * strides[2]  # position of w inside window ow
         for w in range(W):
             cell = out[w]
             if e < pool[2] and ow < OW:
-                idx = (d * H + h) * W + w
                 g = grad[n, od, oh, ow]
-                chosen = argmax[n, od, oh, ow]
-                for c in range(C):
-                    cell[c] = g[c] if chosen[c] == idx else 0
+                if is_max:
+                    idx = (d * H + h) * W + w
+                    chosen = argmax[n, od, oh, ow]
+                    for c in range(C):
+                        cell[c] = g[c] if chosen[c] == idx else 0
+                else:
+                    w0, w1 = _window(ow, strides[2], pads[2], pool[2], W)
+                    count = (d1 - d0) * (h1 - h0) * (w1 - w0)
+                    for c in range(C):
+                        cell[c] = g[c] / count
             else:
                 cell[:] = 0
             e += 1
@@ -191,44 +204,9 @@ def pool_avg_backward(grad, in_dims, pool, strides, pads):
     """
     if _disjoint(pool, strides):
         dx = np.empty((grad.shape[0], *in_dims, grad.shape[-1]), dtype=grad.dtype)
-        _avg_backward_disjoint(grad, dx, pool, strides, pads)
+        _backward_disjoint(grad, _NO_ARGMAX, dx, pool, strides, pads, False)
         return dx
     return _avg_backward_gather(grad, in_dims, pool, strides, pads)
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def _avg_backward_disjoint(grad, dx, pool, strides, pads):
-    """Windows that do not overlap: every cell of dx is written once, grad / count of its window, or 0."""
-    n_batch, OD, OH, OW, C = grad.shape
-    _, D, H, W, _ = dx.shape
-    for row in prange(n_batch * D * H):
-        n = row // (D * H)
-        d = (row // H) % D
-        h = row % H
-        out = dx[n, d, h]
-        od = _own_window(d, strides[0], pads[0], pool[0], OD)
-        oh = _own_window(h, strides[1], pads[1], pool[1], OH)
-        if od < 0 or oh < 0:
-            out[:, :] = 0
-            continue
-        d0, d1 = _window(od, strides[0], pads[0], pool[0], D)
-        h0, h1 = _window(oh, strides[1], pads[1], pool[1], H)
-        ow = pads[2] // strides[2]
-        e = pads[2] - ow * strides[2]
-        for w in range(W):
-            cell = out[w]
-            if e < pool[2] and ow < OW:
-                w0, w1 = _window(ow, strides[2], pads[2], pool[2], W)
-                count = (d1 - d0) * (h1 - h0) * (w1 - w0)
-                g = grad[n, od, oh, ow]
-                for c in range(C):
-                    cell[c] = g[c] / count
-            else:
-                cell[:] = 0
-            e += 1
-            if e == strides[2]:
-                e = 0
-                ow += 1
 
 
 @njit(parallel=True, cache=True, nogil=True)
