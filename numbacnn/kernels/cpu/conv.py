@@ -14,6 +14,8 @@ Padding is explicit: ``pad_before`` and ``pad_after`` per spatial axis (zeros ou
 The batch is processed in chunks so that the workspace stays below ``_WORKSPACE_BYTES``.
 """
 
+import math
+
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
@@ -507,23 +509,34 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _column_sums(g, partial):
-    """partial[p] (float64) = the sum of the rows of g (M,F) in part p of len(partial) equal parts."""
-    parts = partial.shape[0]
-    m = g.shape[0]
+def _column_sums(flat, partial):
+    """partial[p] (float64, L = a multiple of F) = the sums of ``flat`` (the M*F values of an (M,F) matrix,
+    row after row) by position mod L, over part p of len(partial) equal parts of its M*F/L runs of L;
+    column j's sum is then the sum of partial[:, j::F]. A run of L values is added lane by lane, a loop
+    LLVM vectorises, where a row of F (6 for LeNet-5) was too short to."""
+    parts, width = partial.shape
+    runs = flat.shape[0] // width
     for p in prange(parts):
         acc = partial[p]
         acc[:] = 0
-        for i in range(m * p // parts, m * (p + 1) // parts):
-            row = g[i]
-            for j in range(row.shape[0]):
-                acc[j] += row[j]
+        for r in range(runs * p // parts, runs * (p + 1) // parts):
+            run = flat[r * width:(r + 1) * width]
+            for i in range(width):
+                acc[i] += run[i]
+        if p == parts - 1:  # the rows after the last whole run
+            tail = flat[runs * width:]
+            for i in range(tail.shape[0]):
+                acc[i] += tail[i]
 
 
 def conv_backward_bias(grad):
-    """grad (N,*O,F) -> db (F,): the sum over every axis but the last, in float64 over one part of the
-    rows per thread, the parts added in order (numpy's column sum ran on one core in float32)."""
-    g = np.ascontiguousarray(grad).reshape(-1, grad.shape[-1])
-    partial = np.empty((max(1, min(get_num_threads(), g.shape[0])), g.shape[1]), dtype=np.float64)
-    _column_sums(g, partial)
-    return partial.sum(axis=0).astype(g.dtype)
+    """grad (N,*O,F) -> db (F,): the sum over every axis but the last, in float64, one part of the rows
+    per thread, the parts and lanes added in a fixed order (numpy's column sum ran on one core in
+    float32)."""
+    f = grad.shape[-1]
+    flat = np.ascontiguousarray(grad).reshape(-1)
+    width = f * (8 // math.gcd(f, 8))  # lcm(F, 8): whole rows, whole vectors
+    parts = max(1, min(get_num_threads(), flat.shape[0] // width))
+    partial = np.empty((parts, width), dtype=np.float64)
+    _column_sums(flat, partial)
+    return partial.sum(axis=0).reshape(-1, f).sum(axis=0).astype(grad.dtype)
