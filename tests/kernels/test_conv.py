@@ -290,6 +290,81 @@ def test_direct_route_with_uneven_padding_and_float32(monkeypatch):
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("rank,stride,dilation,padding,parity", [g for g in GRID if g[1] == 1])
+def test_direct_training_route_keeps_the_padded_input_and_matches_reference(rank, stride, dilation, padding,
+                                                                           parity, monkeypatch):
+    """In training, few filters at stride 1 go direct both ways: the forward keeps the padded planar
+    input instead of columns, and the weight gradient is dot products over it (``weights_direct``).
+    Both must equal the NumPy reference and the im2col route; the gradient is the same with the kept
+    input as without it."""
+    ksize, odd, even, c, f = SHAPES[rank]
+    spatial = odd if parity == "odd" else even
+    rng = np.random.default_rng(rank * 10 + dilation)
+    x = rng.standard_normal((3, *spatial, c))
+    w = rng.standard_normal((*ksize, c, f))
+    b = rng.standard_normal(f)
+    dil = (dilation,) * rank
+    pads = keras_same(spatial, ksize, (1,) * rank, dil) if padding == "same" else ((0,) * rank,) * 2
+    y, kept = conv.conv_forward(x, w, b, None, dil, *pads, return_cols=True)
+    padded = tuple(s + p + q for s, p, q in zip(spatial, *pads))
+    assert kept.shape == (3, c) + (1,) * (3 - rank) + padded
+    assert np.array_equal(y, conv.conv_forward_infer(x, w, b, None, dil, *pads))
+    np.testing.assert_allclose(y, np_conv(x, w, b, (1,) * rank, dil, *pads), rtol=1e-10, atol=1e-10)
+    g = rng.standard_normal(y.shape)
+    dw = conv.conv_backward_weights(x, g, ksize, None, dil, *pads, cols=kept)
+    np.testing.assert_allclose(dw, np_conv_grads(x, w, g, (1,) * rank, dil, *pads)[1], rtol=1e-10, atol=1e-10)
+    assert np.array_equal(dw, conv.conv_backward_weights(x, g, ksize, None, dil, *pads))
+    monkeypatch.setattr(conv_direct, "_MAX_FILTERS_TRAINING", 0)
+    y2, cols = conv.conv_forward(x, w, b, None, dil, *pads, return_cols=True)
+    assert cols.shape == (g[..., 0].size, w[..., 0].size)
+    np.testing.assert_allclose(conv.conv_backward_weights(x, g, ksize, None, dil, *pads, cols=cols), dw,
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_direct_weight_gradient_float32_lenet_shape():
+    """LeNet-5's first layer in float32: the sample sums run in float32 vector lanes, the samples are
+    added in float64, so the gradient stays within float32 rounding of the float64 reference."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8, 28, 28, 1)).astype(np.float32)
+    w = rng.standard_normal((5, 5, 1, 6)).astype(np.float32)
+    pads = ((2, 2), (2, 2))
+    y, kept = conv.conv_forward(x, w, None, None, None, *pads, return_cols=True)
+    assert kept.ndim == 5
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dw = conv.conv_backward_weights(x, g, (5, 5), None, None, *pads, cols=kept)
+    assert dw.dtype == np.float32
+    ref = np_conv_grads(x.astype(np.float64), w.astype(np.float64), g.astype(np.float64), (1, 1), (1, 1),
+                        *pads)[1]
+    np.testing.assert_allclose(dw, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_direct_weight_gradient_rejects_a_foreign_kept_input():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 6, 6, 1))
+    g = rng.standard_normal((2, 6, 6, 4))
+    with pytest.raises(ValueError, match=r"cols \(2, 1, 1, 7, 7\) are not the padded planar input"):
+        conv.conv_backward_weights(x, g, (3, 3), None, None, (1, 1), (1, 1), cols=np.zeros((2, 1, 1, 7, 7)))
+
+
+@pytest.mark.parametrize("shape", [(128, 28, 28, 6), (5, 3), (3, 6), (1, 1), (0, 4), (7, 33), (4, 5, 16)])
+def test_bias_gradient_sums_whole_runs_and_the_tail(shape):
+    """conv_backward_bias adds runs of lcm(F, 8) values lane by lane and the rows after the last run
+    separately: the result is the float64 column sum, whatever is left over."""
+    g = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    expected = g.reshape(-1, shape[-1]).astype(np.float64).sum(axis=0).astype(np.float32)
+    np.testing.assert_allclose(conv.conv_backward_bias(g), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("c,f,ksize,expected", [
+    (1, 6, (1, 5, 5), True),     # LeNet-5's first convolution: 2x faster trained directly
+    (6, 16, (1, 5, 5), False),   # its second: 16 filters, the dot products lost to the product
+    (3, 12, (1, 3, 3), True),
+    (32, 8, (1, 3, 3), False),   # 288 taps x channels
+])
+def test_direct_training_route_is_chosen_for_up_to_12_filters(c, f, ksize, expected):
+    assert conv_direct.direct_applies(c, f, ksize, (1, 1, 1), (0, 1, 1), (0, 1, 1), training=True) is expected
+
+
 @pytest.mark.parametrize("c,f,ksize,strides,pads,expected", [
     (1, 6, (1, 5, 5), (1, 1, 1), (0, 2, 2), True),     # LeNet-5's first convolution
     (6, 16, (1, 5, 5), (1, 1, 1), (0, 0, 0), True),    # and its second

@@ -6,9 +6,10 @@ gather into a workspace) followed by a matrix product (``blas.gemm``); at infere
 instead built and multiplied block by block in cache, bias included (``_conv_blocked``). The input
 gradient is a product into column space followed by col2im written as a gather: every input pixel sums
 the kernel taps whose output position exists, so no two threads write the same element. With stride 1
-and fewer filters than channels it is instead a forward convolution with the flipped kernel. At
-inference, stride 1 with few filters and channels goes by direct loops instead (``conv_direct``), and
-both inference routes apply bias, batch-norm and relu in cache (``conv_epilogue``).
+and fewer filters than channels it is instead a forward convolution with the flipped kernel. Stride 1
+with few filters and channels goes by direct loops instead (``conv_direct``), forward and weight
+gradient, and at inference both forward routes apply bias, batch-norm and relu in cache
+(``conv_epilogue``).
 
 Padding is explicit: ``pad_before`` and ``pad_after`` per spatial axis (zeros outside the input).
 The batch is processed in chunks so that the workspace stays below ``_WORKSPACE_BYTES``.
@@ -20,7 +21,7 @@ import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
 from .blas import gemm, single_pool
-from .conv_direct import direct_applies, forward_direct
+from .conv_direct import direct_applies, forward_direct, pad_planar, weights_direct
 from .conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue, _epilogue_args, _epilogue_parallel
 from .pooling import pool_max_forward
 from .workspace import workspace_give, workspace_take
@@ -340,9 +341,10 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
     """x (N,*S,C), w (*K,C,F), b (F,) or None -> y (N,*O,F); S, K, O of rank 1, 2 or 3.
 
     strides, dilation, pad_before, pad_after: one int per spatial axis (defaults 1, 1, 0, pad_before).
-    With ``return_cols`` it returns ``(y, cols)``: the im2col matrix (N*prod(O), prod(K)*C) that
-    ``conv_backward_weights`` can reuse, or None when the batch did not fit one workspace; it comes
-    from ``workspace_take``, and the caller may ``workspace_give`` it back when done with it.
+    With ``return_cols`` it returns ``(y, cols)``: what ``conv_backward_weights`` can reuse, from
+    ``workspace_take`` (the caller may ``workspace_give`` it back when done with it): the im2col matrix
+    (N*prod(O), prod(K)*C), or None when the batch did not fit one workspace; on the direct route
+    (``direct_applies``) the padded planar input (N, C, Dp, Hp, Wp) instead.
     ``activation``: a ``(kind, p0, p1, p2)`` of ``FUSABLE_ACTIVATIONS`` applied with the bias in one
     pass over y, bit-identical to ``activation_forward`` after it (None: none).
     """
@@ -356,6 +358,10 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
     cols = None
     if _is_pointwise(ksize, strides, pb, pa):
         gemm(x5.reshape(-1, c), wmat, out=y)
+    elif direct_applies(c, f, ksize, strides, pb, pa, training=True):
+        post = _epilogue_args(y.dtype, b, None, None, activation)
+        cols = forward_direct(x5, wmat, y, ksize, dilation, pb, pa, out, post, keep=True)
+        return y.reshape((n,) + out[3 - rank:] + (f,)), cols
     else:
         step = _chunk(n, per_sample, wmat.shape[0], x5.itemsize)
         cols = workspace_take((step * per_sample, wmat.shape[0]), x5.dtype)
@@ -476,7 +482,9 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
                           pad_after=None, cols=None):
     """x (N,*S,C), grad (N,*O,F) -> dw (*K,C,F) with kernel_size = K.
 
-    ``cols``: the im2col matrix of x that ``conv_forward(..., return_cols=True)`` gave, if any.
+    ``cols``: what ``conv_forward(..., return_cols=True)`` gave for x, if any. Where ``direct_applies``
+    (stride 1, few filters), the gradient is direct dot products over the padded planar input
+    (``conv_direct.weights_direct``) instead of a product with the im2col matrix.
     """
     rank = x.ndim - 2
     ksize, strides, dilation, pb, pa = _geometry(rank, kernel_size, strides, dilation, pad_before,
@@ -491,6 +499,17 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
     dw = np.zeros((width, f), dtype=x5.dtype)
     if _is_pointwise(ksize, strides, pb, pa):
         gemm(x5.reshape(-1, c).T, g, out=dw)
+    elif direct_applies(c, f, ksize, strides, pb, pa, training=True):
+        if cols is None:
+            xp = pad_planar(x5, pb, pa)
+        elif cols.shape != (n, c) + tuple(int(s + b + a) for s, b, a in zip(x5.shape[1:4], pb, pa)):
+            raise ValueError(f"conv_backward_weights: cols {cols.shape} are not the padded planar input of "
+                             f"{x.shape}")
+        else:
+            xp = cols
+        dw = weights_direct(xp, g, ksize, dilation, out)
+        if cols is None:
+            workspace_give(xp)
     elif cols is not None:
         if cols.shape != (g.shape[0], width):
             raise ValueError(f"conv_backward_weights: cols {cols.shape} do not match ({g.shape[0]}, {width})")
