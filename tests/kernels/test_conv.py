@@ -346,6 +346,27 @@ def test_direct_weight_gradient_rejects_a_foreign_kept_input():
         conv.conv_backward_weights(x, g, (3, 3), None, None, (1, 1), (1, 1), cols=np.zeros((2, 1, 1, 7, 7)))
 
 
+@pytest.mark.parametrize("c", [1, 6, 15])
+@pytest.mark.parametrize("spatial,ksize,strides,pad", [
+    ((1, 14, 14), (1, 5, 5), (1, 1, 1), (0, 0, 0)),   # LeNet-5's second layer
+    ((1, 9, 8), (1, 3, 3), (1, 1, 1), (0, 1, 1)),     # 'same': border windows on both sides
+    ((1, 11, 12), (1, 5, 4), (1, 2, 3), (0, 2, 1)),   # strided, windows that skip pixels
+    ((5, 6, 7), (2, 3, 3), (2, 1, 2), (1, 1, 2)),     # 3-D
+    ((1, 3, 4), (1, 3, 5), (1, 1, 1), (0, 1, 2)),     # a kernel wider than the row: no inner window
+])
+def test_col2im_runs_is_col2im_to_the_bit(spatial, ksize, strides, pad, c):
+    """Few channels: the input gradient adds each window's kw*C run at once, walking the output
+    columns backwards so that every pixel sums its taps in the kernel's order, as ``_col2im`` does."""
+    out = tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(spatial, ksize, strides, pad))
+    rng = np.random.default_rng(c + sum(spatial))
+    cols = rng.standard_normal((2 * int(np.prod(out)), int(np.prod(ksize)) * c)).astype(np.float32)
+    expected = np.full((2, *spatial, c), np.nan, dtype=np.float32)
+    got = expected.copy()
+    conv._col2im(cols, expected, ksize, strides, (1, 1, 1), pad, out)
+    conv._col2im_runs(cols, got, ksize, strides, pad, out)
+    assert np.array_equal(got, expected)
+
+
 @pytest.mark.parametrize("shape", [(128, 28, 28, 6), (5, 3), (3, 6), (1, 1), (0, 4), (7, 33), (4, 5, 16)])
 def test_bias_gradient_sums_whole_runs_and_the_tail(shape):
     """conv_backward_bias adds runs of lcm(F, 8) values lane by lane and the rows after the last run
