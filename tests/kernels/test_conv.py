@@ -314,7 +314,7 @@ def test_direct_training_route_keeps_the_padded_input_and_matches_reference(rank
     dw = conv.conv_backward_weights(x, g, ksize, None, dil, *pads, cols=kept)
     np.testing.assert_allclose(dw, np_conv_grads(x, w, g, (1,) * rank, dil, *pads)[1], rtol=1e-10, atol=1e-10)
     assert np.array_equal(dw, conv.conv_backward_weights(x, g, ksize, None, dil, *pads))
-    monkeypatch.setattr(conv_direct, "_MAX_FILTERS_TRAINING", 0)
+    monkeypatch.setattr(conv_direct, "_MAX_FILTERS", 0)
     y2, cols = conv.conv_forward(x, w, b, None, dil, *pads, return_cols=True)
     assert cols.shape == (g[..., 0].size, w[..., 0].size)
     np.testing.assert_allclose(conv.conv_backward_weights(x, g, ksize, None, dil, *pads, cols=cols), dw,
@@ -376,19 +376,11 @@ def test_bias_gradient_sums_whole_runs_and_the_tail(shape):
     np.testing.assert_allclose(conv.conv_backward_bias(g), expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("c,f,ksize,expected", [
-    (1, 6, (1, 5, 5), True),     # LeNet-5's first convolution: 2x faster trained directly
-    (6, 16, (1, 5, 5), False),   # its second: 16 filters, the dot products lost to the product
-    (3, 12, (1, 3, 3), True),
-    (32, 8, (1, 3, 3), False),   # 288 taps x channels
-])
-def test_direct_training_route_is_chosen_for_up_to_12_filters(c, f, ksize, expected):
-    assert conv_direct.direct_applies(c, f, ksize, (1, 1, 1), (0, 1, 1), (0, 1, 1), training=True) is expected
-
-
 @pytest.mark.parametrize("c,f,ksize,strides,pads,expected", [
     (1, 6, (1, 5, 5), (1, 1, 1), (0, 2, 2), True),     # LeNet-5's first convolution
-    (6, 16, (1, 5, 5), (1, 1, 1), (0, 0, 0), True),    # and its second
+    (3, 12, (1, 3, 3), (1, 1, 1), (0, 1, 1), True),
+    (6, 16, (1, 5, 5), (1, 1, 1), (0, 0, 0), False),   # its second: 16 filters, the product won
+    (32, 8, (1, 3, 3), (1, 1, 1), (0, 1, 1), False),   # 288 taps x channels
     (1, 32, (1, 3, 3), (1, 1, 1), (0, 1, 1), False),   # 32 filters: the matrix product is faster
     (32, 16, (1, 3, 3), (1, 1, 1), (0, 1, 1), False),  # 288 taps x channels
     (3, 8, (1, 3, 3), (1, 2, 2), (0, 0, 0), False),    # strided

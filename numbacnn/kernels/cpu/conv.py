@@ -409,7 +409,7 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
     cols = None
     if _is_pointwise(ksize, strides, pb, pa):
         gemm(x5.reshape(-1, c), wmat, out=y)
-    elif direct_applies(c, f, ksize, strides, pb, pa, training=True):
+    elif direct_applies(c, f, ksize, strides, pb, pa):
         post = _epilogue_args(y.dtype, b, None, None, activation)
         cols = forward_direct(x5, wmat, y, ksize, dilation, pb, pa, out, post, keep=True)
         return y.reshape((n,) + out[3 - rank:] + (f,)), cols
@@ -553,7 +553,7 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
     dw = np.zeros((width, f), dtype=x5.dtype)
     if _is_pointwise(ksize, strides, pb, pa):
         gemm(x5.reshape(-1, c).T, g, out=dw)
-    elif direct_applies(c, f, ksize, strides, pb, pa, training=True):
+    elif direct_applies(c, f, ksize, strides, pb, pa):
         if cols is None:
             xp = pad_planar(x5, pb, pa)
         elif cols.shape != (n, c) + tuple(int(s + b + a) for s, b, a in zip(x5.shape[1:4], pb, pa)):

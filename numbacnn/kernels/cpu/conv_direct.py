@@ -1,5 +1,5 @@
-"""Direct convolution for few filters at stride 1: the route ``conv_forward_infer`` takes when a matrix
-product would be too narrow to pay.
+"""Direct convolution for few filters at stride 1: the route the forward and the weight gradient take
+when a matrix product would be too narrow to pay.
 
 With F filters the im2col route multiplies a (pixels, taps*C) matrix by a (taps*C, F) one; for F = 6
 (LeNet-5's first layer) the BLAS kernel runs at a tenth of its speed. Here instead the input is copied
@@ -11,16 +11,18 @@ an accumulator that stays in L1. The positions with oh >= OH or ow >= OW (the la
 the padded grid) are computed and dropped, a few percent of the work. The valid positions of a stretch
 are consecutive rows of y, where the epilogue (bias, batch-norm, relu) is applied while they are in cache.
 
-Measured on 2 cores at batch 32 against the blocked im2col route: LeNet-5's first convolution (C=1,
-F=6, 5x5) 0.20 ms instead of 0.63, its second (C=6, F=16) 0.24 instead of 0.34; with 32 or more filters,
-or more than 256 taps times channels, the matrix product was as fast or faster, so those stay with it.
+Measured on 2 cores against the blocked im2col route (which copies runs of kw*C values when C > 1),
+at inference, b32 / b128: LeNet-5's first convolution (C=1, F=6, 5x5) 2.5x / 3.0x, C=3 F=8 3x3 1.5x /
+1.6x, C=4 F=12 5x5 1.5x / 1.8x, C=8 F=8 3x3 1.2x / 1.3x; with 16 filters 0.72-1.38x by shape (LeNet-5's
+second convolution, C=6, 0.72x / 0.83x), with 32 or more, or more than 256 taps times channels, the
+matrix product was as fast or faster. So the direct route takes up to 12 filters.
 
 Training keeps the padded planar input instead of a column matrix, and the weight gradient is a dot
 product per (tap, channel, filter) and sample: the filter's gradient laid on the same padded grid
 (zeros where no output is) against the input plane shifted by the tap's offset. Those are long
 contiguous loops; compiled with ``reassoc`` their sums run in vector lanes. Forward and weight
 gradient together, against im2col and a product (b128 / b32): LeNet-5's first layer 2.1x / 2.0x,
-F=12 C=3 3x3 1.4x / 1.3x, F=8 1.0-2.1x; with 16 filters 0.6-1.2x, so training goes direct up to 12.
+F=12 C=3 3x3 1.4x / 1.3x, F=8 1.0-2.1x; with 16 filters 0.6-1.2x.
 """
 
 import numpy as np
@@ -31,17 +33,15 @@ from .workspace import workspace_give, workspace_take
 
 __all__ = []
 
-_MAX_FILTERS = 16
-_MAX_FILTERS_TRAINING = 12  # with 16 the weight gradient's dot products lost to the product (below)
+_MAX_FILTERS = 12  # with 16 either route won by shape, in training and at inference (below)
 _MAX_TAPS_CHANNELS = 256
 _ACC_FLOATS = 8192  # accumulator values per thread (32 KiB of float32): one filter's stretch stays in L1
 
 
-def direct_applies(c, f, ksize, strides, pb, pa, training=False):
-    """Whether the direct route is the faster one for C input channels, F filters and this geometry:
-    at inference the forward alone, in training the forward and weight gradient together."""
-    return (strides == (1, 1, 1) and min(pb + pa) >= 0
-            and f <= (_MAX_FILTERS_TRAINING if training else _MAX_FILTERS)
+def direct_applies(c, f, ksize, strides, pb, pa):
+    """Whether the direct route is the faster one for C input channels, F filters and this geometry (the
+    same rule for the forward alone, at inference, and for forward and weight gradient, in training)."""
+    return (strides == (1, 1, 1) and min(pb + pa) >= 0 and f <= _MAX_FILTERS
             and c * int(np.prod(ksize)) <= _MAX_TAPS_CHANNELS)
 
 
