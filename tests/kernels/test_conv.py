@@ -154,15 +154,19 @@ def test_float32_close_to_float64(rank):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("stride", [2, 1])  # 1: the direct weight gradient and col2im by runs
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_gradients_match_finite_differences(rank):
+def test_gradients_match_finite_differences(rank, stride):
     """Checks the kernels (and so the reference's gradients) against central differences."""
     ksize, spatial, _, c, f = SHAPES[rank]
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, *(s - 1 for s in spatial), c))
     w = rng.standard_normal((*ksize, c, f))
     b = rng.standard_normal(f)
-    geometry = ((2,) * rank, (1,) * rank, (1,) * rank, (0,) * rank)
+    geometry = ((stride,) * rank, (1,) * rank, (1,) * rank, (0,) * rank)
+    assert conv_direct.direct_applies(c, f, (1,) * (3 - rank) + ksize, (1,) * (3 - rank) + geometry[0],
+                                      (0,) * (3 - rank) + geometry[2],
+                                      (0,) * (3 - rank) + geometry[3]) is (stride == 1)
     g = rng.standard_normal(conv.conv_forward(x, w, b, *geometry).shape)
 
     def loss():

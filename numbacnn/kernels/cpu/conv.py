@@ -21,7 +21,7 @@ import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
 from .blas import gemm, single_pool
-from .conv_direct import direct_applies, forward_direct, pad_planar, weights_direct
+from .conv_direct import direct_applies, forward_direct, pad_planar, padded_size, weights_direct
 from .conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue, _epilogue_args, _epilogue_parallel
 from .pooling import pool_max_forward
 from .workspace import workspace_give, workspace_take
@@ -556,7 +556,7 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
     elif direct_applies(c, f, ksize, strides, pb, pa):
         if cols is None:
             xp = pad_planar(x5, pb, pa)
-        elif cols.shape != (n, c) + tuple(int(s + b + a) for s, b, a in zip(x5.shape[1:4], pb, pa)):
+        elif cols.shape != (n, c) + padded_size(x5, pb, pa):
             raise ValueError(f"conv_backward_weights: cols {cols.shape} are not the padded planar input of "
                              f"{x.shape}")
         else:

@@ -131,7 +131,8 @@ def _conv_planar(xp, wt, offs, bias, scale, shift, act, y, acc, tile, padded, ou
             _epilogue(y[first:last + 1], bias, scale, shift, act)
 
 
-def _padded(x5, pb, pa):
+def padded_size(x5, pb, pa):
+    """(Dp, Hp, Wp): x5's (N,D,H,W,C) spatial size with its padding."""
     return tuple(int(s + b + a) for s, b, a in zip(x5.shape[1:4], pb, pa))
 
 
@@ -147,7 +148,7 @@ def forward_direct(x5, wmat, y, ksize, dilation, pb, pa, out, post, keep=False):
     epilogue ``post`` = (bias, scale, shift, act) applied. With ``keep`` it returns the padded planar
     input (N, C, Dp, Hp, Wp), a workspace buffer, for ``weights_direct``; otherwise None."""
     n, c, f = x5.shape[0], x5.shape[-1], wmat.shape[1]
-    padded = _padded(x5, pb, pa)
+    padded = padded_size(x5, pb, pa)
     taps = wmat.shape[0] // c
     wt = np.ascontiguousarray(wmat.reshape(taps, c, f).transpose(2, 1, 0))
     xp = pad_planar(x5, pb, pa)
@@ -164,7 +165,7 @@ def forward_direct(x5, wmat, y, ksize, dilation, pb, pa, out, post, keep=False):
 
 def pad_planar(x5, pb, pa):
     """x5 (N,D,H,W,C) channels first and zero-padded: a workspace buffer (N, C, Dp, Hp, Wp)."""
-    xp = workspace_take((x5.shape[0], x5.shape[-1]) + _padded(x5, pb, pa), x5.dtype)
+    xp = workspace_take((x5.shape[0], x5.shape[-1]) + padded_size(x5, pb, pa), x5.dtype)
     _pad_planar(x5, xp, pb)
     return xp
 
