@@ -204,6 +204,28 @@ def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, scratch, conv_out,
             _max_pool_rows(z[k:k + rows * ow_], y[g * pw_:(g + 1) * pw_], pool, ow_)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _zeroed_row(dx, r):
+    """(n, z, y, dx[n, z, y] set to 0) for input row r of dx (N,D,H,W,C): a col2im task's row."""
+    _, d_, h_, _, _ = dx.shape
+    y = r % h_
+    q = r // h_
+    z = q % d_
+    n = q // d_
+    row = dx[n, z, y]
+    row[:, :] = 0
+    return n, z, y, row
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _reached(t, stride, n_out):
+    """The output index t / stride along an axis, or -1 where t is negative, not a multiple of the
+    stride, or past the last output."""
+    if t < 0 or t % stride != 0 or t // stride >= n_out:
+        return -1
+    return t // stride
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _col2im(cols, dx, ksize, strides, dilation, pad, out_size):
     """cols (N*OD*OH*OW, KD*KH*KW*C) -> dx (N,D,H,W,C): each input pixel gathers its taps.
@@ -216,22 +238,16 @@ def _col2im(cols, dx, ksize, strides, dilation, pad, out_size):
     od_, oh_, ow_ = out_size
     sw = strides[2]
     for r in prange(n_ * d_ * h_):
-        y = r % h_
-        q = r // h_
-        z = q % d_
-        n = q // d_
-        row = dx[n, z, y]
-        row[:, :] = 0
+        n, z, y, row = _zeroed_row(dx, r)
         for a in range(kd_):
-            td = z + pad[0] - a * dilation[0]
-            if td < 0 or td % strides[0] != 0 or td // strides[0] >= od_:
+            od = _reached(z + pad[0] - a * dilation[0], strides[0], od_)
+            if od < 0:
                 continue
-            od = td // strides[0]
             for b in range(kh_):
-                th = y + pad[1] - b * dilation[1]
-                if th < 0 or th % strides[1] != 0 or th // strides[1] >= oh_:
+                oh = _reached(y + pad[1] - b * dilation[1], strides[1], oh_)
+                if oh < 0:
                     continue
-                base = ((n * od_ + od) * oh_ + th // strides[1]) * ow_
+                base = ((n * od_ + od) * oh_ + oh) * ow_
                 for e in range(kw_):
                     col = ((a * kh_ + b) * kw_ + e) * c_
                     off = pad[2] - e * dilation[2]  # the output column of pixel xx is (xx + off) / sw
@@ -264,23 +280,17 @@ def _col2im_runs(cols, dx, ksize, strides, pad, out_size):
     i0 = min(ow_, (pw + sw - 1) // sw)  # the output columns whose window lies inside [0, W)
     i1 = max(i0, min(ow_, (w_ - kw_ + pw) // sw + 1))
     for r in prange(n_ * d_ * h_):
-        y = r % h_
-        q = r // h_
-        z = q % d_
-        n = q // d_
-        row = dx[n, z, y]
-        row[:, :] = 0
+        n, z, y, row = _zeroed_row(dx, r)
         flat = row.reshape(w_ * c_)
         for a in range(kd_):
-            td = z + pad[0] - a
-            if td < 0 or td % strides[0] != 0 or td // strides[0] >= od_:
+            od = _reached(z + pad[0] - a, strides[0], od_)
+            if od < 0:
                 continue
-            od = td // strides[0]
             for b in range(kh_):
-                th = y + pad[1] - b
-                if th < 0 or th % strides[1] != 0 or th // strides[1] >= oh_:
+                oh = _reached(y + pad[1] - b, strides[1], oh_)
+                if oh < 0:
                     continue
-                base = ((n * od_ + od) * oh_ + th // strides[1]) * ow_
+                base = ((n * od_ + od) * oh_ + oh) * ow_
                 col = (a * kh_ + b) * run
                 for ow in range(ow_ - 1, -1, -1):
                     taps = cols[base + ow, col:col + run]
