@@ -12,6 +12,32 @@ from numbacnn import backend  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
+def _kernel_arguments_a_gpu_takes(monkeypatch):
+    """Under the simulator, a kernel launched with None among its arguments fails, as numba-cuda's
+    launcher fails on a GPU ("NotImplementedError: (none, None)"); the simulator alone would run it."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        yield
+        return
+    try:
+        from numba.cuda.simulator.kernel import FakeCUDAKernel
+    except ImportError:  # numba-cuda missing: the tests that need it skip
+        yield
+        return
+    launch = FakeCUDAKernel.__call__
+
+    def call(self, *args):
+        if not self._device and any(a is None for a in args):
+            names = self.fn.__code__.co_varnames[:len(args)]
+            nones = [n for n, a in zip(names, args) if a is None]
+            raise TypeError(f"kernel {self.fn.__name__} launched with None for {nones}: a GPU takes arrays "
+                            "and scalars only")
+        return launch(self, *args)
+
+    monkeypatch.setattr(FakeCUDAKernel, "__call__", call)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _fresh_state():
     """Every test starts float32 with a fixed seed."""
     backend.set_floatx("float32")

@@ -28,10 +28,10 @@ _SUM_CHUNKS = 512  # at most this many partial sums per column
 
 
 @cuda.jit(cache=True)
-def _gemm(a, b, bias, out, trans_a, trans_b, accumulate, k_chunk):
-    """op(a) (M,K) @ op(b) (K,N) [+ bias (N,)] -> out (S,M,N): block z writes out[z], the product over
-    k in [z*k_chunk, (z+1)*k_chunk) (S splits of K; S = 1: the whole product), added to it when
-    ``accumulate``. op(a) is a.T when ``trans_a`` (a stored (K,M)), op(b) is b.T when ``trans_b``
+def _gemm(a, b, bias, has_bias, out, trans_a, trans_b, accumulate, k_chunk):
+    """op(a) (M,K) @ op(b) (K,N) [+ bias (N,) when ``has_bias``] -> out (S,M,N): block z writes out[z],
+    the product over k in [z*k_chunk, (z+1)*k_chunk) (S splits of K; S = 1: the whole product), added to
+    it when ``accumulate``. op(a) is a.T when ``trans_a`` (a stored (K,M)), op(b) is b.T when ``trans_b``
     (b stored (N,K)). Block (x, y) computes output rows x*_BLOCK.. and columns y*_BLOCK...
     """
     m_ = out.shape[1]
@@ -109,7 +109,7 @@ def _gemm(a, b, bias, out, trans_a, trans_b, accumulate, k_chunk):
                 c = col0 + tx + j * _TILE
                 if c < n_:
                     v = acc[i, j]
-                    if bias is not None:
+                    if has_bias:
                         v += bias[c]
                     if accumulate:
                         out[split, r, c] += v
@@ -118,8 +118,9 @@ def _gemm(a, b, bias, out, trans_a, trans_b, accumulate, k_chunk):
 
 
 @cuda.jit(cache=True)
-def _sum_splits(partial, bias, out, accumulate):
-    """partial (S,M,N) -> out (M,N) = the sum over S [+ bias (N,)], added to out when ``accumulate``."""
+def _sum_splits(partial, bias, has_bias, out, accumulate):
+    """partial (S,M,N) -> out (M,N) = the sum over S [+ bias (N,) when ``has_bias``], added to out when
+    ``accumulate``."""
     m_ = out.shape[0]
     n_ = out.shape[1]
     i = cuda.grid(1)
@@ -130,7 +131,7 @@ def _sum_splits(partial, bias, out, accumulate):
     s = 0.0
     for z in range(partial.shape[0]):
         s += partial[z, r, c]
-    if bias is not None:
+    if has_bias:
         s += bias[c]
     if accumulate:
         out[r, c] += s
@@ -148,6 +149,17 @@ def _splits(m, n, k):
     return launch.blocks(k, k_chunk), k_chunk
 
 
+_NO_BIAS = {}  # dtype -> a one-element device array passed where there is no bias
+
+
+def _no_bias(dtype):
+    """The stand-in bias (never read) for ``dtype``: kernels take arrays, not None."""
+    key = np.dtype(dtype).str
+    if key not in _NO_BIAS:
+        _NO_BIAS[key] = launch.empty((1,), dtype)
+    return _NO_BIAS[key]
+
+
 def matmul(a, b, out, trans_a=False, trans_b=False, accumulate=False, bias=None):
     """out (M,N) = op(a) @ op(b) [+ bias], or ``+=`` with ``accumulate``; op is a transpose when asked:
     a (M,K) or, with ``trans_a``, (K,M); b (K,N) or, with ``trans_b``, (N,K); bias (N,) or None.
@@ -159,15 +171,19 @@ def matmul(a, b, out, trans_a=False, trans_b=False, accumulate=False, bias=None)
     k = int(a.shape[0] if trans_a else a.shape[1])
     splits, k_chunk = _splits(m, n, k)
     blocks = (launch.blocks(m, _BLOCK), launch.blocks(n, _BLOCK), splits)
+    has_bias = bias is not None
+    if not has_bias:  # a kernel argument cannot be None on a GPU (the simulator alone takes it)
+        bias = _no_bias(out.dtype)
     if splits == 1:
-        _gemm[blocks, (_TILE, _TILE), launch.stream()](a, b, bias, out.reshape((1, m, n)), bool(trans_a),
-                                                       bool(trans_b), bool(accumulate), k_chunk)
+        _gemm[blocks, (_TILE, _TILE), launch.stream()](a, b, bias, has_bias, out.reshape((1, m, n)),
+                                                       bool(trans_a), bool(trans_b), bool(accumulate),
+                                                       k_chunk)
         return out
     partial = workspace_take((splits, m, n), out.dtype)
-    _gemm[blocks, (_TILE, _TILE), launch.stream()](a, b, None, partial, bool(trans_a), bool(trans_b), False,
-                                                   k_chunk)
+    _gemm[blocks, (_TILE, _TILE), launch.stream()](a, b, bias, False, partial, bool(trans_a), bool(trans_b),
+                                                   False, k_chunk)
     grid, threads = launch.grid(m * n)
-    _sum_splits[grid, threads, launch.stream()](partial, bias, out, bool(accumulate))
+    _sum_splits[grid, threads, launch.stream()](partial, bias, has_bias, out, bool(accumulate))
     workspace_give(partial)  # the kernels queued on the stream use it before any next taker
     return out
 

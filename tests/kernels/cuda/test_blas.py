@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 from numba import cuda
+from numba.cuda.core import config
 
 from numbacnn.kernels.cpu import blas as cpu
 from numbacnn.kernels.cuda import blas
@@ -23,6 +24,18 @@ def test_gemm_matches_cpu(m, k, n):
     out = blas.gemm(cuda.to_device(a), cuda.to_device(b))
     assert out.shape == (m, n) and out.dtype == np.float32
     np.testing.assert_allclose(out.copy_to_host(), cpu.gemm(a, b), **F32)
+
+
+@pytest.mark.skipif(not config.ENABLE_CUDASIM, reason="the guard is the simulator's (tests/conftest.py)")
+def test_a_kernel_given_none_fails_under_the_simulator_as_on_a_gpu():
+    """numba-cuda cannot pass None to a kernel ("NotImplementedError: (none, None)"); the simulator
+    could, so tests/conftest.py refuses it there and a bias-less product passes a stand-in array."""
+    a, b = cuda.to_device(rand(2, 3)), cuda.to_device(rand(3, 2))
+    out = cuda.device_array((1, 2, 2), np.float32)
+    with pytest.raises(TypeError, match=r"kernel _gemm launched with None for \['bias'\]"):
+        blas._gemm[(1, 1, 1), (16, 16)](a, b, None, False, out, False, False, False, 3)
+    blas.matmul(a, b, out.reshape((2, 2)))  # bias None: the stand-in goes to the kernel
+    np.testing.assert_allclose(out.copy_to_host()[0], cpu.gemm(rand(2, 3), rand(3, 2)), **F32)
 
 
 def test_gemm_float64_into_given_out():
