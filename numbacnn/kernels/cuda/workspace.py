@@ -7,8 +7,9 @@ first. A buffer may be given back while kernels that use it are still queued: ev
 one compute stream, so the next taker's kernels run after them.
 
 Device arrays have no ``.base``, so the pool remembers, by device address, the buffers it hands out:
-a view of a whole buffer (a reshape, a transpose) gives that buffer back; any other C-contiguous
-device array is pooled as it is.
+a view of a whole buffer (a reshape) gives that buffer back; any other C-contiguous device array is
+pooled as it is. (A device array's ``.T`` is no view: numba-cuda copies it with a transpose kernel, so
+the kernels here read operands transposed instead of transposing them.)
 """
 
 import threading
