@@ -87,4 +87,14 @@ def cuda_unavailable_reason():
             return "numba-cuda sees no usable GPU"
     except Exception as err:  # the CUDA driver's errors have no common base class
         return " ".join(str(err).split()).rstrip(" :") or type(err).__name__
+    from numba.cuda.core import config
+
+    if not config.ENABLE_CUDASIM:
+        try:  # what the first kernel compilation imports: numba-cuda 0.30 fails here on numpy >= 2.5
+            import numba.cuda.cudaimpl  # noqa: F401
+        except Exception as err:
+            import numpy as np
+
+            return (f"numba-cuda cannot compile kernels with numpy {np.__version__} ({err}); "
+                    "pip install 'numbacnn[cuda]' installs a numpy it works with")
     return None

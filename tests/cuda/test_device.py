@@ -1,6 +1,11 @@
 """Choosing the device: numbacnn.set_device, compile(device=...), weights moving with it, and the clear
 error where there is no GPU (in a subprocess with the simulator off: this machine has no CUDA driver)."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -102,3 +107,34 @@ def test_cli_device_cuda_without_gpu_exits_2_with_one_line(no_gpu):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("numbacnn train: error: no CUDA GPU found; use --device cpu (")
+
+
+def test_a_kernel_compiler_that_cannot_load_is_named_before_any_kernel_runs(monkeypatch):
+    """numba-cuda 0.30.4 loads its compiler only at the first kernel, and with numpy 2.5 that load fails
+    (np.row_stack is gone): the device check tries the load up front and names numpy's version."""
+    from numba import cuda
+    from numba.cuda.core import config
+
+    monkeypatch.setattr(cuda, "is_available", lambda: True)
+    monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)
+    monkeypatch.setitem(sys.modules, "numba.cuda.cudaimpl", None)  # its import raises ImportError
+    reason = backend.cuda_unavailable_reason()
+    assert reason.startswith(f"numba-cuda cannot compile kernels with numpy {np.__version__} (")
+    assert "pip install 'numbacnn[cuda]'" in reason
+    with pytest.raises(RuntimeError, match=r"no CUDA GPU found; use device='cpu' \(numba-cuda cannot"):
+        numbacnn.set_device("cuda")
+    assert numbacnn.get_device() == "cpu"
+
+
+@pytest.mark.parametrize("asked, expected", [(None, "0"), ("1", "1")])
+def test_numba_cudas_low_occupancy_warnings_are_off_unless_asked_for(asked, expected):
+    """Small grids are deliberate (bias sums, a batch of one): numba-cuda's per-launch warning would
+    interleave with fit()'s progress bar. NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS set by the user is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS"}
+    if asked is not None:
+        env["NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS"] = asked
+    code = ("import os, numbacnn.kernels.cuda.launch; from numba.cuda.core import config; "
+            "print(config.CUDA_LOW_OCCUPANCY_WARNINGS, os.environ['NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.split() == [expected, expected], out.stderr
