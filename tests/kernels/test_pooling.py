@@ -116,6 +116,27 @@ def test_pool_anisotropic_float32(pool, strides, padding, mode):
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("pool, strides, padding", [
+    ((2, 2), (2, 2), "valid"), ((3, 3), (3, 3), "same"), ((2, 3), (3, 4), "valid"), ((3, 2), (4, 2), "same"),
+    ((1, 3), (2, 3), "same"),
+])
+def test_avg_backward_without_overlap_is_exact_in_float32(pool, strides, padding):
+    """Windows that do not overlap (the row-copying kernel): every cell is float32(g / real cells) to
+    the bit, 0 in the gaps between windows and after the last; a transposed (non-contiguous) gradient
+    gives the same."""
+    x = np.zeros((2, 11, 10, 3), dtype=np.float32)
+    out = (2, *out_dims((11, 10), pool, strides, padding), 3)
+    g = np.random.default_rng(5).standard_normal(out).astype(np.float32)
+    _, dx_ref = np_pool(x.astype(np.float64), g.astype(np.float64), pool, strides, padding, "avg")
+    _, dx = run_kernels(x, g, pool, strides, padding, "avg")
+    np.testing.assert_array_equal(dx, dx_ref.astype(np.float32))
+    shape5, pool5, strides5, pads5, out5 = kernel_args(x.shape, pool, strides, padding)
+    g_t = np.ascontiguousarray(g.reshape(2, *out5, 3).transpose(4, 1, 2, 3, 0)).transpose(4, 1, 2, 3, 0)
+    assert not g_t.flags.c_contiguous
+    dx_t = K.pool_avg_backward(g_t, shape5[1:-1], pool5, strides5, pads5)
+    np.testing.assert_array_equal(dx_t.reshape(x.shape), dx)
+
+
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_max_ties_go_to_first_maximum(stride, padding):

@@ -9,7 +9,7 @@ each input cell gathers over the windows that contain it. Either way no two thre
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 __all__ = [
     "global_pool_avg_backward",
@@ -74,9 +74,6 @@ def pool_max_forward(x, pool, strides, pads, out_dims):
     return y, argmax
 
 
-_NO_ARGMAX = np.zeros((0, 0, 0, 0, 0), dtype=np.int32)  # average pooling's argument to _backward_disjoint
-
-
 def _disjoint(pool, strides):
     """Whether no input cell lies in two windows (strides >= pool along every axis)."""
     return all(int(s) >= int(p) for p, s in zip(pool, strides))
@@ -90,7 +87,7 @@ def pool_max_backward(grad, argmax, in_dims, pool, strides, pads):
     """
     if _disjoint(pool, strides):
         dx = np.empty((grad.shape[0], *in_dims, grad.shape[-1]), dtype=grad.dtype)
-        _backward_disjoint(grad, argmax, dx, pool, strides, pads, True)
+        _max_backward_disjoint(grad, argmax, dx, pool, strides, pads)
         return dx
     return _max_backward_gather(grad, argmax, in_dims, pool, strides, pads)
 
@@ -104,11 +101,10 @@ def _own_window(i, stride, pad, pool, n_out):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _backward_disjoint(grad, argmax, dx, pool, strides, pads, is_max):
-    """Windows that do not overlap: every cell of dx is written once. Max pooling (``is_max``): its
-    window's gradient where that window chose it (``argmax``), else 0; average pooling: its window's
-    gradient / the window's real cells (``argmax`` unused); 0 outside every window. One task per input
-    row; along W the window index is stepped."""
+def _max_backward_disjoint(grad, argmax, dx, pool, strides, pads):
+    """Windows that do not overlap: every cell of dx is written once, its window's gradient where that
+    window chose it (``argmax``), else 0; 0 outside every window. One task per input row; along W the
+    window index is stepped."""
     n_batch, OD, OH, OW, C = grad.shape
     _, D, H, W, _ = dx.shape
     for row in prange(n_batch * D * H):
@@ -121,24 +117,16 @@ def _backward_disjoint(grad, argmax, dx, pool, strides, pads, is_max):
         if od < 0 or oh < 0:
             out[:, :] = 0
             continue
-        d0, d1 = _window(od, strides[0], pads[0], pool[0], D)
-        h0, h1 = _window(oh, strides[1], pads[1], pool[1], H)
         ow = pads[2] // strides[2]
         e = pads[2] - ow * strides[2]  # position of w inside window ow
         for w in range(W):
             cell = out[w]
             if e < pool[2] and ow < OW:
                 g = grad[n, od, oh, ow]
-                if is_max:
-                    idx = (d * H + h) * W + w
-                    chosen = argmax[n, od, oh, ow]
-                    for c in range(C):
-                        cell[c] = g[c] if chosen[c] == idx else 0
-                else:
-                    w0, w1 = _window(ow, strides[2], pads[2], pool[2], W)
-                    count = (d1 - d0) * (h1 - h0) * (w1 - w0)
-                    for c in range(C):
-                        cell[c] = g[c] / count
+                idx = (d * H + h) * W + w
+                chosen = argmax[n, od, oh, ow]
+                for c in range(C):
+                    cell[c] = g[c] if chosen[c] == idx else 0
             else:
                 cell[:] = 0
             e += 1
@@ -197,16 +185,81 @@ def pool_avg_forward(x, pool, strides, pads, out_dims):
     return y
 
 
+def _parts(rows):
+    """Row tasks of a pooling kernel: a few per thread (each allocates one row of scratch)."""
+    return max(1, min(rows, 4 * get_num_threads()))
+
+
+@njit(cache=True, nogil=True)
+def _row_range(rows, parts, part):
+    """Rows [begin, end) of ``part`` when ``rows`` rows are cut into ``parts`` near-equal parts."""
+    return part * rows // parts, (part + 1) * rows // parts
+
+
 def pool_avg_backward(grad, in_dims, pool, strides, pads):
     """grad (N,OD,OH,OW,C) -> dx (N,D,H,W,C), in_dims = (D,H,W).
 
     Each input cell gets grad / (real cells of the window), summed over the windows that contain it.
     """
     if _disjoint(pool, strides):
-        dx = np.empty((grad.shape[0], *in_dims, grad.shape[-1]), dtype=grad.dtype)
-        _backward_disjoint(grad, _NO_ARGMAX, dx, pool, strides, pads, False)
-        return dx
+        n, od, oh, ow, c = grad.shape
+        g = np.ascontiguousarray(grad).reshape(n, od, oh, ow * c)
+        dx = _avg_backward_rows(g, in_dims, pool, strides, pads, c, _parts(n * od * oh))
+        return dx.reshape(n, *in_dims, c)
     return _avg_backward_gather(grad, in_dims, pool, strides, pads)
+
+
+@njit(cache=True, nogil=True)
+def _owned_rows(o, stride, pad, n_out, size):
+    """Input indices [begin, end) that output index ``o`` answers for when windows do not overlap: from
+    its window's start to the next window's (the first from 0, the last to the end): every index has
+    exactly one owner, which writes its gradient (0 where the index is in no window)."""
+    begin = 0 if o == 0 else min(max(o * stride - pad, 0), size)
+    end = size if o == n_out - 1 else min(max((o + 1) * stride - pad, 0), size)
+    return begin, end
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _avg_backward_rows(grad, in_dims, pool, strides, pads, C, parts):
+    """Windows that do not overlap: grad (N,OD,OH,OW*C) -> dx (N,D,H,W*C), every cell written once. Per
+    output row, the input row its window gives (grad / the window's real cells, 0 between windows) is
+    built once and copied whole to each input row of the window; the rows it owns outside the window
+    are zeroed."""
+    n_batch, OD, OH, OWC = grad.shape
+    D, H, W = in_dims
+    OW = OWC // C
+    dx = np.empty((n_batch, D, H, W * C), dtype=grad.dtype)
+    rows = n_batch * OD * OH
+    for part in prange(parts):
+        spread = np.empty(W * C, dtype=grad.dtype)
+        begin, end = _row_range(rows, parts, part)
+        for row in range(begin, end):
+            n = row // (OD * OH)
+            od = (row // OH) % OD
+            oh = row % OH
+            d0, d1 = _window(od, strides[0], pads[0], pool[0], D)
+            h0, h1 = _window(oh, strides[1], pads[1], pool[1], H)
+            g = grad[n, od, oh]
+            for w in range(W):
+                ow = _own_window(w, strides[2], pads[2], pool[2], OW)
+                if ow < 0:
+                    for c in range(C):
+                        spread[w * C + c] = 0
+                else:
+                    w0, w1 = _window(ow, strides[2], pads[2], pool[2], W)
+                    count = (d1 - d0) * (h1 - h0) * (w1 - w0)
+                    for c in range(C):
+                        spread[w * C + c] = g[ow * C + c] / count
+            db, de = _owned_rows(od, strides[0], pads[0], OD, D)
+            hb, he = _owned_rows(oh, strides[1], pads[1], OH, H)
+            for d in range(db, de):
+                for h in range(hb, he):
+                    out = dx[n, d, h]
+                    if d0 <= d < d1 and h0 <= h < h1:
+                        out[:] = spread
+                    else:
+                        out[:] = 0
+    return dx
 
 
 @njit(parallel=True, cache=True, nogil=True)
