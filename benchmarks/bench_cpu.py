@@ -362,7 +362,11 @@ def main(argv=None):
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--start", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    rows = [(r.split(":")[0], int(r.split(":")[1])) for r in args.rows] if args.rows else ROWS
+    try:
+        rows = [(r.split(":")[0], int(r.split(":")[1])) for r in args.rows] if args.rows else ROWS
+    except (IndexError, ValueError):
+        parser.error(f"rows are model:batch separated by spaces, e.g. cifar_cnn:32 lenet5:128; received "
+                     f"{' '.join(args.rows)}")
     for name, batch in rows:
         if name not in SPECS or batch <= 0:
             parser.error(f"unknown row {name}:{batch}; models: {', '.join(SPECS)}")
