@@ -75,6 +75,16 @@ def set_device(name):
     _DEVICE = name
 
 
+def cuda_config():
+    """The settings module of Numba's CUDA target: numba-cuda's, or Numba's own where numba-cuda is not
+    installed (Numba's built-in target still carries the CUDA simulator that the tests run on)."""
+    try:
+        from numba.cuda.core import config
+    except ImportError:
+        from numba.core import config
+    return config
+
+
 def cuda_unavailable_reason():
     """Why the 'cuda' device cannot be used (numba-cuda missing, no driver, no GPU), or None if it can."""
     try:
@@ -87,9 +97,7 @@ def cuda_unavailable_reason():
             return "numba-cuda sees no usable GPU"
     except Exception as err:  # the CUDA driver's errors have no common base class
         return " ".join(str(err).split()).rstrip(" :") or type(err).__name__
-    from numba.cuda.core import config
-
-    if not config.ENABLE_CUDASIM:
+    if not cuda_config().ENABLE_CUDASIM:
         try:  # what the first kernel compilation imports: numba-cuda 0.30 fails here on numpy >= 2.5
             import numba.cuda.cudaimpl  # noqa: F401
         except Exception as err:

@@ -113,10 +113,9 @@ def test_a_kernel_compiler_that_cannot_load_is_named_before_any_kernel_runs(monk
     """numba-cuda 0.30.4 loads its compiler only at the first kernel, and with numpy 2.5 that load fails
     (np.row_stack is gone): the device check tries the load up front and names numpy's version."""
     from numba import cuda
-    from numba.cuda.core import config
 
     monkeypatch.setattr(cuda, "is_available", lambda: True)
-    monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)
+    monkeypatch.setattr(backend.cuda_config(), "ENABLE_CUDASIM", 0)
     monkeypatch.setitem(sys.modules, "numba.cuda.cudaimpl", None)  # its import raises ImportError
     reason = backend.cuda_unavailable_reason()
     assert reason.startswith(f"numba-cuda cannot compile kernels with numpy {np.__version__} (")
@@ -133,8 +132,9 @@ def test_numba_cudas_low_occupancy_warnings_are_off_unless_asked_for(asked, expe
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS"}
     if asked is not None:
         env["NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS"] = asked
-    code = ("import os, numbacnn.kernels.cuda.launch; from numba.cuda.core import config; "
-            "print(config.CUDA_LOW_OCCUPANCY_WARNINGS, os.environ['NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS'])")
+    code = ("import os, numbacnn.kernels.cuda.launch; from numbacnn.backend import cuda_config; "
+            "print(cuda_config().CUDA_LOW_OCCUPANCY_WARNINGS, "
+            "os.environ['NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.split() == [expected, expected], out.stderr

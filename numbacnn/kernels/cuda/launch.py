@@ -8,16 +8,16 @@ import os
 
 from numba import cuda
 
+from ... import backend
+
 # numba-cuda warns at every launch of fewer than 128 blocks ("Grid size 1 will likely result in GPU
 # under-utilization"). Small grids are deliberate here (a bias sum, a small layer, a batch of one), and
 # the warnings would interleave with fit()'s progress bar, so they are off unless the user set
 # NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS. The variable is set too: numba-cuda re-reads its settings from the
 # environment whenever a NUMBA_ variable changes.
 if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" not in os.environ:
-    from numba.cuda.core import config as _config
-
     os.environ["NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS"] = "0"
-    _config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+    backend.cuda_config().CUDA_LOW_OCCUPANCY_WARNINGS = 0
 
 THREADS = 256  # threads per block of a 1-D launch
 TILE = 16  # side of the shared-memory tiles of the matrix product (TILE x TILE threads per block)

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 from numba import cuda
-from numba.cuda.core import config
 
+from numbacnn import backend
 from numbacnn.kernels.cpu import blas as cpu
 from numbacnn.kernels.cuda import blas
 
@@ -26,7 +26,8 @@ def test_gemm_matches_cpu(m, k, n):
     np.testing.assert_allclose(out.copy_to_host(), cpu.gemm(a, b), **F32)
 
 
-@pytest.mark.skipif(not config.ENABLE_CUDASIM, reason="the guard is the simulator's (tests/conftest.py)")
+@pytest.mark.skipif(not backend.cuda_config().ENABLE_CUDASIM,
+                    reason="the guard is the simulator's (tests/conftest.py)")
 def test_a_kernel_given_none_fails_under_the_simulator_as_on_a_gpu():
     """numba-cuda cannot pass None to a kernel ("NotImplementedError: (none, None)"); the simulator
     could, so tests/conftest.py refuses it there and a bias-less product passes a stand-in array."""
