@@ -15,12 +15,12 @@ from numbacnn import backend  # noqa: E402
 def _kernel_arguments_a_gpu_takes(monkeypatch):
     """Under the simulator, a kernel launched with None among its arguments fails, as numba-cuda's
     launcher fails on a GPU ("NotImplementedError: (none, None)"); the simulator alone would run it."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+    if not backend.cuda_config().ENABLE_CUDASIM:
         yield
         return
     try:
-        from numba.cuda.simulator.kernel import FakeCUDAKernel
-    except ImportError:  # numba-cuda missing: the tests that need it skip
+        from numba.cuda.simulator.kernel import FakeCUDAKernel  # numba-cuda's simulator, or Numba's own
+    except ImportError:  # no CUDA target at all: the tests that need it skip
         yield
         return
     launch = FakeCUDAKernel.__call__
