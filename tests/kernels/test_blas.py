@@ -9,9 +9,11 @@ from numbacnn.kernels.cpu import blas
 
 @pytest.fixture
 def split_everything(monkeypatch):
-    """Split even tiny products, so that the small shapes below take the split routes."""
+    """Split even tiny products, so that the small shapes below take the split routes, on the BLAS for
+    float32 too (test_vector_gemm.py tests the other route)."""
     if not blas.single_pool():
         pytest.skip("SciPy's BLAS is not an OpenBLAS numbacnn can make single-threaded here")
+    monkeypatch.setitem(blas._STATE, "vector", False)
     monkeypatch.setattr(blas, "_MIN_SPLIT_WORK", 0)
     monkeypatch.setattr(blas, "_MIN_SPLIT_REDUCTION", 8)
 

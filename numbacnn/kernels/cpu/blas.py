@@ -1,5 +1,10 @@
 """Matrix products for the other kernels: one thread pool, Numba's, for the BLAS and the kernels alike.
 
+On a CPU with AVX-512, float32 products run on ``vector_gemm`` (our register-tiled product, about twice
+the speed of the AVX2 OpenBLAS this project's machines are set to use), split across Numba's threads
+by rows, or along the reduction for a weight gradient; ``NUMBACNN_GEMM=blas`` or ``=vector`` overrides
+the choice. Everything else (float64, older CPUs) goes to the BLAS as below.
+
 The products go through the BLAS that Numba binds (SciPy's OpenBLAS). Left to itself, OpenBLAS runs
 its own pool of threads next to Numba's OpenMP pool, and on 2 cores the two pools take turns: each
 product waits for the OpenMP workers of the kernel before it to stop spinning, and each kernel waits
@@ -23,6 +28,8 @@ import os
 import numba
 import numpy as np
 from numba import njit, prange
+
+from . import vector_gemm
 
 __all__ = ["gemm"]  # single_pool is for diagnostics and for kernels that call np.dot themselves
 
@@ -67,7 +74,7 @@ def _sum_partials(partial, out):
         out += partial[p]
 
 
-_STATE = {"checked": False, "single": False}
+_STATE = {"checked": False, "single": False, "vector": None}
 
 
 def _scipy_openblas_setter():
@@ -113,6 +120,14 @@ def single_pool():
     return _use_one_blas_thread()
 
 
+def vector_route(dtype):
+    """True when products of ``dtype`` run on ``vector_gemm`` (float32 on a CPU with AVX-512, see
+    ``vector_gemm.available``), False when on the BLAS."""
+    if _STATE["vector"] is None:
+        _STATE["vector"] = vector_gemm.available()
+    return _STATE["vector"] and np.dtype(dtype) == np.float32
+
+
 def gemm(a, b, out=None):
     """a (M,K) @ b (K,N) -> out (M,N), float32 or float64. ``a`` and ``b`` may be transposed views of
     contiguous arrays (``cols.T``); anything else is copied to C order first. ``out`` must be C-contiguous."""
@@ -127,7 +142,9 @@ def gemm(a, b, out=None):
     if out is None:
         out = np.empty((m, n), dtype=a.dtype)
     parts = numba.get_num_threads()
-    if parts < 2 or m * k * n < _MIN_SPLIT_WORK or not _use_one_blas_thread():
+    if vector_route(a.dtype):
+        _vector_gemm(a, np.ascontiguousarray(b), out, m, n, k, parts)
+    elif parts < 2 or m * k * n < _MIN_SPLIT_WORK or not _use_one_blas_thread():
         _dot(a, b, out)
     elif a.flags.c_contiguous and m >= 2 * parts:
         _dot_rows(a, np.ascontiguousarray(b), out, parts)
@@ -138,3 +155,17 @@ def gemm(a, b, out=None):
     else:
         _dot(a, b, out)
     return out
+
+
+def _vector_gemm(a, b, out, m, n, k, parts):
+    """``gemm`` on ``vector_gemm``: rows split across the threads; a long reduction with few rows
+    (a weight gradient) split along the reduction instead."""
+    base, sai, sak = (a, k, 1) if a.flags.c_contiguous else (a.T, 1, m)
+    if parts < 2 or m * k * n < _MIN_SPLIT_WORK:
+        vector_gemm.product(base, 0, sai, sak, b, 0, n, out, 0, n, m, n, k, False)
+    elif k >= _MIN_SPLIT_REDUCTION and m * n <= k:
+        partial = np.empty((parts, m, n), dtype=a.dtype)
+        vector_gemm.product_reduction(base, sai, sak, b, partial, m, n, k, parts)
+        _sum_partials(partial, out)
+    else:
+        vector_gemm.product_rows(base, sai, sak, b, out, m, n, k, parts)

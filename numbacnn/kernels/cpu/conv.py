@@ -20,10 +20,11 @@ import math
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
-from .blas import gemm, single_pool
+from .blas import gemm, single_pool, vector_route
 from .conv_direct import direct_applies, forward_direct, pad_planar, padded_size, weights_direct
 from .conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue, _epilogue_args, _epilogue_parallel
 from .pooling import pool_max_forward
+from .vector_gemm import product_into
 from .workspace import workspace_give, workspace_take
 
 __all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
@@ -130,7 +131,7 @@ def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
 
 @njit(parallel=True, cache=True, nogil=True)
 def _conv_blocked(x, wmat, bias, scale, shift, act, y, scratch, rows_per_task, ksize, strides, dilation,
-                  pad, out_size):
+                  pad, out_size, vector):
     """y (N*OD*OH*OW, F) = epilogue(im2col(x) @ wmat), one block of output rows per task: its columns
     are built in this thread's slice of ``scratch`` (small enough to stay in cache), multiplied into
     its rows of y, and the bias, batch-norm affine and relu (``_epilogue``) applied while they are
@@ -143,7 +144,7 @@ def _conv_blocked(x, wmat, bias, scale, shift, act, y, scratch, rows_per_task, k
         block = scratch[get_thread_id()][:(r1 - r0) * ow_]
         _fill_rows(x, block, r0, r1, ksize, strides, dilation, pad, out_size)
         out = y[r0 * ow_:r1 * ow_]
-        np.dot(block, wmat, out)
+        product_into(block, wmat, out, vector)
         _epilogue(out, bias, scale, shift, act)
 
 
@@ -170,7 +171,7 @@ def _max_pool_rows(z, y, pool, ow_):
 
 @njit(parallel=True, cache=True, nogil=True)
 def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, scratch, conv_out, windows_per_task, pool,
-                         ksize, strides, dilation, pad, out_size, pooled_size):
+                         ksize, strides, dilation, pad, out_size, pooled_size, vector):
     """``_conv_blocked`` followed by max pooling with windows ``pool`` = strides: y (N*PD*PH*PW, F).
 
     A task takes whole pooled rows (n, pd, ph): it builds the columns of their pool[0]*pool[1] conv
@@ -197,7 +198,7 @@ def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, scratch, conv_out,
                 _fill_rows(x, block[k:k + pool[1] * ow_], r, r + pool[1], ksize, strides, dilation, pad,
                            out_size)
         z = conv_out[tid][:block.shape[0]]
-        np.dot(block, wmat, z)
+        product_into(block, wmat, z, vector)
         _epilogue(z, bias, scale, shift, act)
         for g in range(g0, g1):
             k = (g - g0) * rows * ow_
@@ -349,11 +350,12 @@ def _block_rows(rows_total, threads, width, row_pixels):
 def _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post):
     """``_conv_blocked`` with a scratch block per thread of about ``_BLOCK_FLOATS`` values; ``post`` is
     the epilogue's (bias, scale, shift, act)."""
-    single_pool()  # each task's np.dot must run in its own thread, as gemm's do, from the first call on
+    single_pool()  # a task's BLAS product must run in its own thread, as gemm's do, from the first call
     threads = get_num_threads()
     rows = _block_rows(x5.shape[0] * out[0] * out[1], threads, wmat.shape[0], out[2])
     scratch = workspace_take((threads, rows * out[2], wmat.shape[0]), x5.dtype)
-    _conv_blocked(x5, wmat, *post, y, scratch, rows, ksize, strides, dilation, pb, out)
+    _conv_blocked(x5, wmat, *post, y, scratch, rows, ksize, strides, dilation, pb, out,
+                  vector_route(x5.dtype))
     workspace_give(scratch)
 
 
@@ -366,7 +368,7 @@ def _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post
     scratch = workspace_take((threads, per_task * window_pixels, wmat.shape[0]), x5.dtype)
     conv_out = workspace_take((threads, per_task * window_pixels, wmat.shape[1]), x5.dtype)
     _conv_blocked_pooled(x5, wmat, *post, y, scratch, conv_out, per_task, pool, ksize, strides, dilation,
-                         pb, out, pooled)
+                         pb, out, pooled, vector_route(x5.dtype))
     workspace_give(conv_out)
     workspace_give(scratch)
 
