@@ -8,7 +8,7 @@ from gradcheck import numeric_grad
 from numpy.lib.stride_tricks import as_strided
 
 from numbacnn.kernels import ops
-from numbacnn.kernels.cpu import conv, conv_direct
+from numbacnn.kernels.cpu import blas, conv, conv_direct
 
 
 def np_pad(x, pad_before, pad_after):
@@ -139,11 +139,15 @@ def test_batch_chunks_give_the_same_result(monkeypatch):
     check_against_reference(x, w, None, *geometry)
 
 
+@pytest.mark.parametrize("vector", [True, False])  # float32 products on vector_gemm, or on the BLAS
+@pytest.mark.parametrize("filters", [None, 20])  # 20: past the direct route, and 16 + 4 columns
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_float32_close_to_float64(rank):
+def test_float32_close_to_float64(rank, filters, vector, monkeypatch):
+    monkeypatch.setitem(blas._STATE, "vector", vector)
     ksize, spatial, _, c, f = SHAPES[rank]
+    f = filters or f
     rng = np.random.default_rng(6)
-    x = rng.standard_normal((2, *spatial, c))
+    x = rng.standard_normal((5, *spatial, c))
     w = rng.standard_normal((*ksize, c, f))
     g = rng.standard_normal(np_conv(x, w, None, (1,) * rank, (1,) * rank, (1,) * rank, (1,) * rank).shape)
     geometry = ((1,) * rank, (1,) * rank, (1,) * rank, (1,) * rank)
@@ -360,14 +364,15 @@ def test_direct_weight_gradient_rejects_a_foreign_kept_input():
 ])
 def test_col2im_runs_is_col2im_to_the_bit(spatial, ksize, strides, pad, c):
     """Few channels: the input gradient adds each window's kw*C run at once, walking the output
-    columns backwards so that every pixel sums its taps in the kernel's order, as ``_col2im`` does."""
+    columns backwards so that every pixel sums its taps in the kernel's order, as ``_col2im_row`` does."""
     out = tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(spatial, ksize, strides, pad))
     rng = np.random.default_rng(c + sum(spatial))
     cols = rng.standard_normal((2 * int(np.prod(out)), int(np.prod(ksize)) * c)).astype(np.float32)
     expected = np.full((2, *spatial, c), np.nan, dtype=np.float32)
     got = expected.copy()
-    conv._col2im(cols, expected, ksize, strides, (1, 1, 1), pad, out)
-    conv._col2im_runs(cols, got, ksize, strides, pad, out)
+    rows = 2 * spatial[0] * spatial[1]
+    conv._col2im_rows(cols, expected, 0, rows, False, ksize, strides, (1, 1, 1), pad, out)
+    conv._col2im_rows(cols, got, 0, rows, True, ksize, strides, (1, 1, 1), pad, out)
     assert np.array_equal(got, expected)
 
 

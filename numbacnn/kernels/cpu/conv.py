@@ -4,9 +4,10 @@ One core works on 5-D views: x (N,D,H,W,C), kernel (KD,KH,KW,C,F); a 1-D or 2-D 
 arrays with singleton spatial axes put in front. Forward and weight gradient are im2col (a parallel
 gather into a workspace) followed by a matrix product (``blas.gemm``); at inference the columns are
 instead built and multiplied block by block in cache, bias included (``_conv_blocked``). The input
-gradient is a product into column space followed by col2im written as a gather: every input pixel sums
-the kernel taps whose output position exists, so no two threads write the same element. With stride 1
-and fewer filters than channels it is instead a forward convolution with the flipped kernel. Stride 1
+gradient is a product into column space followed by col2im written as a gather (every input pixel sums
+the kernel taps whose output position exists, so no two threads write the same element), a few samples
+at a time in cache (``_backward_input_blocked``). With stride 1 and fewer filters than channels it is
+instead a forward convolution with the flipped kernel. Stride 1
 with few filters and channels goes by direct loops instead (``conv_direct``), forward and weight
 gradient, and at inference both forward routes apply bias, batch-norm and relu in cache
 (``conv_epilogue``).
@@ -227,86 +228,109 @@ def _reached(t, stride, n_out):
     return t // stride
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _col2im(cols, dx, ksize, strides, dilation, pad, out_size):
-    """cols (N*OD*OH*OW, KD*KH*KW*C) -> dx (N,D,H,W,C): each input pixel gathers its taps.
-
-    One task per input row (n, z, y), which only this task writes. Along W, the pixels a tap reaches
-    are every stride-th one from the first whose output position exists, so no modulo in the loop.
-    """
-    n_, d_, h_, w_, c_ = dx.shape
+@njit(cache=True, nogil=True)
+def _col2im_row(cols, dx, r, ksize, strides, dilation, pad, out_size):
+    """Input row r (n, z, y) of dx (N,D,H,W,C) from cols (N*OD*OH*OW, KD*KH*KW*C): each pixel gathers
+    its taps. Along W, the pixels a tap reaches are every stride-th one from the first whose output
+    position exists, so no modulo in the loop."""
+    _, _, _, w_, c_ = dx.shape
     kd_, kh_, kw_ = ksize
     od_, oh_, ow_ = out_size
     sw = strides[2]
-    for r in prange(n_ * d_ * h_):
-        n, z, y, row = _zeroed_row(dx, r)
-        for a in range(kd_):
-            od = _reached(z + pad[0] - a * dilation[0], strides[0], od_)
-            if od < 0:
+    n, z, y, row = _zeroed_row(dx, r)
+    for a in range(kd_):
+        od = _reached(z + pad[0] - a * dilation[0], strides[0], od_)
+        if od < 0:
+            continue
+        for b in range(kh_):
+            oh = _reached(y + pad[1] - b * dilation[1], strides[1], oh_)
+            if oh < 0:
                 continue
-            for b in range(kh_):
-                oh = _reached(y + pad[1] - b * dilation[1], strides[1], oh_)
-                if oh < 0:
-                    continue
-                base = ((n * od_ + od) * oh_ + oh) * ow_
-                for e in range(kw_):
-                    col = ((a * kh_ + b) * kw_ + e) * c_
-                    off = pad[2] - e * dilation[2]  # the output column of pixel xx is (xx + off) / sw
-                    first = -off if off < 0 else (-off) % sw
-                    ow = (first + off) // sw
-                    for xx in range(first, w_, sw):
-                        if ow >= ow_:
-                            break
-                        src = cols[base + ow, col:col + c_]
-                        dst = row[xx]
-                        for c in range(c_):
-                            dst[c] += src[c]
-                        ow += 1
+            base = ((n * od_ + od) * oh_ + oh) * ow_
+            for e in range(kw_):
+                col = ((a * kh_ + b) * kw_ + e) * c_
+                off = pad[2] - e * dilation[2]  # the output column of pixel xx is (xx + off) / sw
+                first = -off if off < 0 else (-off) % sw
+                ow = (first + off) // sw
+                for xx in range(first, w_, sw):
+                    if ow >= ow_:
+                        break
+                    src = cols[base + ow, col:col + c_]
+                    dst = row[xx]
+                    for c in range(c_):
+                        dst[c] += src[c]
+                    ow += 1
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _col2im_runs(cols, dx, ksize, strides, pad, out_size):
-    """``_col2im`` for fewer than 16 channels (a tap's C values are too short a loop) without dilation.
+@njit(cache=True, nogil=True)
+def _col2im_runs_row(cols, dx, r, ksize, strides, pad, out_size):
+    """``_col2im_row`` for fewer than 16 channels (a tap's C values are too short a loop), no dilation.
 
     An output column's window inside the image is one run of kw*C consecutive values of the input row,
     added from its columns at once (the mirror of ``_fill_rows``'s copy); the border windows go tap by
     tap. The output columns go from the last to the first, so each pixel adds its taps in the kernel's
-    order: the same sums as ``_col2im``, to the bit. (Backwards was slower with 32-64 channels, and
-    this loop's branch cost ``_col2im`` a few percent, hence two kernels.)"""
-    n_, d_, h_, w_, c_ = dx.shape
+    order: the same sums as ``_col2im_row``, to the bit. (Backwards was slower with 32-64 channels, and
+    this loop's branch cost ``_col2im_row`` a few percent, hence two functions.)"""
+    _, _, _, w_, c_ = dx.shape
     kd_, kh_, kw_ = ksize
     od_, oh_, ow_ = out_size
     sw, pw = strides[2], pad[2]
     run = kw_ * c_
     i0 = min(ow_, (pw + sw - 1) // sw)  # the output columns whose window lies inside [0, W)
     i1 = max(i0, min(ow_, (w_ - kw_ + pw) // sw + 1))
-    for r in prange(n_ * d_ * h_):
-        n, z, y, row = _zeroed_row(dx, r)
-        flat = row.reshape(w_ * c_)
-        for a in range(kd_):
-            od = _reached(z + pad[0] - a, strides[0], od_)
-            if od < 0:
+    n, z, y, row = _zeroed_row(dx, r)
+    flat = row.reshape(w_ * c_)
+    for a in range(kd_):
+        od = _reached(z + pad[0] - a, strides[0], od_)
+        if od < 0:
+            continue
+        for b in range(kh_):
+            oh = _reached(y + pad[1] - b, strides[1], oh_)
+            if oh < 0:
                 continue
-            for b in range(kh_):
-                oh = _reached(y + pad[1] - b, strides[1], oh_)
-                if oh < 0:
-                    continue
-                base = ((n * od_ + od) * oh_ + oh) * ow_
-                col = (a * kh_ + b) * run
-                for ow in range(ow_ - 1, -1, -1):
-                    taps = cols[base + ow, col:col + run]
-                    start = ow * sw - pw
-                    if i0 <= ow < i1:
-                        dst = flat[start * c_:start * c_ + run]
-                        for i in range(run):
-                            dst[i] += taps[i]
-                    else:
-                        for e in range(kw_):
-                            xx = start + e
-                            if 0 <= xx < w_:
-                                dst = row[xx]
-                                for c in range(c_):
-                                    dst[c] += taps[e * c_ + c]
+            base = ((n * od_ + od) * oh_ + oh) * ow_
+            col = (a * kh_ + b) * run
+            for ow in range(ow_ - 1, -1, -1):
+                taps = cols[base + ow, col:col + run]
+                start = ow * sw - pw
+                if i0 <= ow < i1:
+                    dst = flat[start * c_:start * c_ + run]
+                    for i in range(run):
+                        dst[i] += taps[i]
+                else:
+                    for e in range(kw_):
+                        xx = start + e
+                        if 0 <= xx < w_:
+                            dst = row[xx]
+                            for c in range(c_):
+                                dst[c] += taps[e * c_ + c]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _col2im_rows(cols, dx, r0, r1, runs, ksize, strides, dilation, pad, out_size):
+    """Input rows r0..r1 of dx, by ``_col2im_runs_row`` where ``runs`` (no dilation), else ``_col2im_row``."""
+    for r in range(r0, r1):
+        if runs:
+            _col2im_runs_row(cols, dx, r, ksize, strides, pad, out_size)
+        else:
+            _col2im_row(cols, dx, r, ksize, strides, dilation, pad, out_size)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _backward_input_blocked(g, wmat_t, dx, scratch, samples_per_task, runs, ksize, strides, dilation, pad,
+                            out_size, vector):
+    """dx (N,D,H,W,C) = col2im(g @ wmat_t), g (N*OD*OH*OW, F), wmat_t (F, KD*KH*KW*C), C-contiguous,
+    a few samples per task: their columns are multiplied into this thread's slice of ``scratch``
+    (small enough to stay in cache) and gathered into their rows of dx from there, so the column
+    matrix of the whole batch is never written to memory and read back."""
+    n_, d_, h_ = dx.shape[0], dx.shape[1], dx.shape[2]
+    per_sample = out_size[0] * out_size[1] * out_size[2]
+    for t in prange((n_ + samples_per_task - 1) // samples_per_task):
+        s0 = t * samples_per_task
+        s1 = min(n_, s0 + samples_per_task)
+        block = scratch[get_thread_id()][:(s1 - s0) * per_sample]
+        product_into(g[s0 * per_sample:s1 * per_sample], wmat_t, block, vector)
+        _col2im_rows(block, dx[s0:s1], 0, (s1 - s0) * d_ * h_, runs, ksize, strides, dilation, pad, out_size)
 
 
 def conv_output_shape(input_spatial, kernel_size, strides, dilation, pad_before, pad_after):
@@ -513,22 +537,19 @@ def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_b
     if strides == (1, 1, 1) and f < c:
         return _backward_input_as_forward(grad, w, rank, dilation, pb, pa)
     g = np.ascontiguousarray(grad).reshape(-1, f)
-    wmat_t = np.ascontiguousarray(w, dtype=g.dtype).reshape(-1, f).T
+    wmat_t = np.ascontiguousarray(np.ascontiguousarray(w, dtype=g.dtype).reshape(-1, f).T)
     if _is_pointwise(ksize, strides, pb, pa):
         gemm(g, wmat_t, out=dx5.reshape(-1, c))
         return dx5.reshape(input_shape)
     per_sample = int(np.prod(out))
-    step = _chunk(n, per_sample, wmat_t.shape[1], g.itemsize)
-    cols = workspace_take((step * per_sample, wmat_t.shape[1]), g.dtype)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        rows = (stop - start) * per_sample
-        gemm(g[start * per_sample:stop * per_sample], wmat_t, out=cols[:rows])
-        if dilation == (1, 1, 1) and c < 16:
-            _col2im_runs(cols[:rows], dx5[start:stop], ksize, strides, pb, out)
-        else:
-            _col2im(cols[:rows], dx5[start:stop], ksize, strides, dilation, pb, out)
-    workspace_give(cols)
+    runs = dilation == (1, 1, 1) and c < 16
+    threads = get_num_threads()
+    per_task = max(1, min(-(-n // threads), _BLOCK_FLOATS // (per_sample * wmat_t.shape[1])))
+    single_pool()
+    scratch = workspace_take((threads, per_task * per_sample, wmat_t.shape[1]), g.dtype)
+    _backward_input_blocked(g, wmat_t, dx5, scratch, per_task, runs, ksize, strides, dilation, pb, out,
+                            vector_route(g.dtype))
+    workspace_give(scratch)
     return dx5.reshape(input_shape)
 
 
