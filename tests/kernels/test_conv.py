@@ -124,19 +124,35 @@ def test_one_by_one_kernels(strides, pad):
     check_against_reference(x, w, rng.standard_normal(6), strides, (1, 1), pad, pad)
 
 
-def test_batch_chunks_give_the_same_result(monkeypatch):
-    """A workspace smaller than one sample forces one chunk per sample."""
+@pytest.mark.parametrize("vector", [True, False])
+def test_blocked_training_route_gives_the_same_result(vector, monkeypatch):
+    """Columns too large to keep: the training forward and the weight gradient build them in blocks
+    (one sample per block with a tiny block budget) instead of keeping the whole matrix."""
+    monkeypatch.setitem(blas._STATE, "vector", vector)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((5, 6, 6, 2))
-    w = rng.standard_normal((3, 3, 2, 3))
-    g = rng.standard_normal((5, 3, 3, 3))
+    w = rng.standard_normal((3, 3, 2, 13))  # 13 filters: past the direct route
+    b = rng.standard_normal(13)
     geometry = ((2, 2), (1, 1), (1, 1), (1, 1))
-    whole = run_all(x, w, None, g, *geometry)
-    monkeypatch.setattr(conv, "_WORKSPACE_BYTES", 64)
-    chunked = run_all(x, w, None, g, *geometry)
-    for a, b in zip(whole, chunked):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    check_against_reference(x, w, None, *geometry)
+
+    def train(x, w, b):
+        y, cols = conv.conv_forward(x, w, b, *geometry, return_cols=True)
+        g = np.cos(y)
+        dw = conv.conv_backward_weights(x, g, w.shape[:-2], *geometry, cols=cols)
+        return y, cols, dw
+
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        args = [a.astype(dtype) for a in (x, w, b)]
+        monkeypatch.setattr(conv, "_KEEP_COLS_BYTES", 1 << 30)
+        y, cols, dw = train(*args)
+        assert cols is not None
+        monkeypatch.setattr(conv, "_KEEP_COLS_BYTES", 64)
+        monkeypatch.setattr(conv, "_BLOCK_FLOATS", 1)
+        y_blocked, no_cols, dw_blocked = train(*args)
+        assert no_cols is None
+        np.testing.assert_allclose(y_blocked, y, rtol=tol, atol=tol)
+        np.testing.assert_allclose(dw_blocked, dw, rtol=tol, atol=tol)
+    check_against_reference(x, w, b, *geometry)
 
 
 @pytest.mark.parametrize("vector", [True, False])  # float32 products on vector_gemm, or on the BLAS

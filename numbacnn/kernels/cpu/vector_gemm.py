@@ -262,3 +262,25 @@ def _product_into(a, b, c, vector):
     def impl_blas(a, b, c, vector):
         np.dot(a, b, c)
     return impl_blas
+
+
+def product_t_add(a, b, c, vector):
+    """c += a.T @ b for 2-D C-contiguous arrays a (r,m), b (r,n), c (m,n), inside a kernel: ``product``
+    (a read transposed in place) when ``vector`` and float32, else the BLAS into a temporary."""
+    c += np.dot(a.T, b)
+
+
+@overload(product_t_add, jit_options={"cache": True, "nogil": True})
+def _product_t_add(a, b, c, vector):
+    if isinstance(a, types.Array) and a.dtype == types.float32:
+        def impl(a, b, c, vector):
+            if vector:
+                product(a, 0, 1, a.shape[1], b, 0, b.shape[1], c, 0, c.shape[1], a.shape[1], b.shape[1],
+                        a.shape[0], True)
+            else:
+                c += np.dot(a.T, b)
+        return impl
+
+    def impl_blas(a, b, c, vector):
+        c += np.dot(a.T, b)
+    return impl_blas

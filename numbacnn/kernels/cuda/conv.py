@@ -11,7 +11,7 @@ the product's epilogue; its gradient is ``blas.column_sums``.
 import numpy as np
 from numba import cuda
 
-from ..cpu.conv import _chunk, _geometry, _is_pointwise, _out_size, conv_output_shape, pool_geometry
+from ..cpu.conv import _geometry, _is_pointwise, _out_size, conv_output_shape, pool_geometry
 from ..cpu.conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue_activation
 from . import launch
 from .activations import ACT_LINEAR, _forward_in_place
@@ -23,7 +23,13 @@ from .workspace import workspace_give, workspace_take
 __all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
            "conv_forward", "conv_forward_infer", "conv_output_shape"]
 
+_WORKSPACE_BYTES = 64 * 2 ** 20  # the largest column matrix on the device: the batch goes in chunks past it
 _MAX_BLOCKS_Y = 65535  # the grid's y limit; the im2col kernel loops over rows beyond it
+
+
+def _chunk(n, rows_per_sample, width, itemsize):
+    """How many samples fit in the im2col workspace at once (at least one)."""
+    return max(1, min(n, _WORKSPACE_BYTES // max(1, rows_per_sample * width * itemsize)))
 
 
 @cuda.jit(cache=True)

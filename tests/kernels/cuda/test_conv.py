@@ -89,7 +89,7 @@ def test_conv_float64():
 
 def test_conv_batch_in_chunks(monkeypatch):
     """A workspace too small for the batch: one sample at a time, no columns returned, dw accumulated."""
-    monkeypatch.setattr(cpu, "_WORKSPACE_BYTES", 1)
+    monkeypatch.setattr(conv, "_WORKSPACE_BYTES", 1)
     x, w, b, g, geometry = make(CASES["2d-dilation-asym"], seed=3)
     assert check_all(x, w, b, g, geometry, F32) is None
     dw = conv.conv_backward_weights(*dev(x, g), w.shape[:-2], *geometry)
