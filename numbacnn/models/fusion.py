@@ -12,8 +12,9 @@ tensors feed nothing else and are not the model's output, is computed by the con
 block of the convolution's output while it is still in cache, instead of two more passes over memory,
 and with a pooling only the windows' maxima are written. Each step is the same float32 operation in
 the same order as the separate layers, so without a pooling the outputs are bit-identical
-(``tests/models/test_fusion.py``); with one, the matrix product runs on other blocks of rows, and the
-BLAS may round a product's last bit differently in them. A convolution with its own relu and no
+(``tests/models/test_fusion.py``); with one, the matrix product runs on other blocks of rows: the
+same bits on ``vector_gemm`` (float32 on AVX-512), while the BLAS may round a product's last bit
+differently in them. A convolution with its own relu and no
 pooling after it fuses the relu by itself, without a plan.
 
 Training, and any forward with a hook (the visual debugger, ``Trainer.activations``), run every layer,

@@ -534,6 +534,10 @@ def test_max_pooling_in_the_epilogue_matches_the_separate_pooling(case, block, m
     pooled32 = conv.conv_forward_infer(x32, w32, b32, strides, dil, *pads, activation=relu, pool=pool)
     assert pooled32.dtype == np.float32
     np.testing.assert_allclose(pooled32, expected, rtol=2e-5, atol=2e-5)
+    monkeypatch.setitem(blas._STATE, "vector", True)  # a row's product is the same bits in any block
+    full32 = conv.conv_forward_infer(x32, w32, b32, strides, dil, *pads, activation=relu)
+    pooled32 = conv.conv_forward_infer(x32, w32, b32, strides, dil, *pads, activation=relu, pool=pool)
+    np.testing.assert_array_equal(pooled32, np_max_pool(full32, pool))
 
 
 @pytest.mark.parametrize("cell", [(0, 0), (0, 1), (1, 0), (1, 1)])

@@ -496,8 +496,8 @@ def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=Non
     skipped when None. The same as ``conv_forward`` followed by ``batchnorm_forward_infer``,
     ``activation_forward`` and ``pool_max_forward``, in one pass over y instead of four: to the bit
     without ``pool``; with it, on the blocked route, the convolution's output is pooled in cache and
-    never written whole, and its product runs on other blocks of rows than without a pool, which the
-    BLAS may round differently in the last bit.
+    never written whole, and its product runs on other blocks of rows than without a pool: to the bit
+    on ``vector_gemm`` too, while the BLAS may round a row differently in the last bit.
     """
     rank, x5, wmat, geometry, out = _prepare(x, w, strides, dilation, pad_before, pad_after)
     ksize, strides, dilation, pb, pa = geometry
