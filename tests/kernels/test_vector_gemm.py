@@ -115,6 +115,18 @@ def test_numbacnn_gemm_rejects_other_values(monkeypatch):
         vector_gemm.available()
 
 
+def test_a_numba_cpu_name_without_features_means_no_avx512(monkeypatch):
+    """NUMBA_CPU_NAME=generic (a portable cache) compiles without AVX-512 whatever the host has."""
+    from numba.core import config
+
+    monkeypatch.delenv("NUMBACNN_GEMM", raising=False)
+    monkeypatch.setattr(config, "CPU_NAME", "generic")
+    monkeypatch.setattr(config, "CPU_FEATURES", None)
+    assert not vector_gemm.available()
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx512f,+avx2")
+    assert vector_gemm.available()
+
+
 def test_without_a_setting_it_follows_the_cpu(monkeypatch):
     monkeypatch.delenv("NUMBACNN_GEMM", raising=False)
     monkeypatch.setattr(vector_gemm, "_host_features", lambda: "+avx2,+fma,-avx512f")
@@ -154,6 +166,16 @@ def test_gemm_splits_a_long_reduction(vector_route, r, m, n):
     first = blas.gemm(cols.T, g)
     np.testing.assert_allclose(first, _reference(cols.T, g), rtol=1e-4, atol=1e-4 * np.sqrt(r))
     np.testing.assert_array_equal(blas.gemm(cols.T, g), first)
+
+
+def test_gemm_refuses_an_out_it_cannot_write(vector_route):
+    a = np.ones((4, 3), np.float32)
+    b = np.ones((3, 5), np.float32)
+    with pytest.raises(ValueError, match=r"gemm: out must be a C-contiguous float32 array of shape \(4, 5\), "
+                       r"received float32 \(4, 5\) not C-contiguous"):
+        blas.gemm(a, b, out=np.empty((5, 4), np.float32).T)
+    with pytest.raises(ValueError, match=r"received float64 \(4, 5\)"):
+        blas.gemm(a, b, out=np.empty((4, 5)))
 
 
 def test_gemm_takes_float64_to_the_blas(vector_route):

@@ -141,6 +141,9 @@ def gemm(a, b, out=None):
     n = b.shape[1]
     if out is None:
         out = np.empty((m, n), dtype=a.dtype)
+    elif out.shape != (m, n) or out.dtype != a.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"gemm: out must be a C-contiguous {a.dtype} array of shape {(m, n)}, received "
+                         f"{out.dtype} {out.shape}{'' if out.flags.c_contiguous else ' not C-contiguous'}")
     parts = numba.get_num_threads()
     if vector_route(a.dtype):
         _vector_gemm(a, np.ascontiguousarray(b), out, m, n, k, parts)

@@ -40,11 +40,16 @@ _KC_FULL = 1024  # reductions up to this long are never blocked
 
 
 def _host_features():
-    """The CPU features Numba compiles for (``NUMBA_CPU_FEATURES`` if set, else the host's)."""
+    """The CPU features Numba compiles for: ``NUMBA_CPU_FEATURES`` if set; none known when only
+    ``NUMBA_CPU_NAME`` is (a portable cache, e.g. ``generic``); else the host's."""
     from llvmlite import binding
     from numba.core import config
 
-    return config.CPU_FEATURES or binding.get_host_cpu_features().flatten()
+    if config.CPU_FEATURES:
+        return config.CPU_FEATURES
+    if config.CPU_NAME:
+        return ""
+    return binding.get_host_cpu_features().flatten()
 
 
 def available():
@@ -68,8 +73,9 @@ def _tile_intrinsic(mr, nv, accumulate):
 
     @intrinsic
     def tile(typingctx, a, ai, sai, sak, b, bi, sbk, c, ci, ldc, kc):
-        if not all(isinstance(t, types.Array) and t.dtype == types.float32 for t in (a, b, c)):
-            return None
+        if not all(isinstance(t, types.Array) and t.dtype == types.float32 and t.layout == "C"
+                   for t in (a, b, c)):
+            return None  # addresses are offsets into the data in memory order: C-contiguous float32 only
         sig = types.void(a, types.intp, types.intp, types.intp, b, types.intp, types.intp, c, types.intp,
                          types.intp, types.intp)
 
