@@ -28,13 +28,12 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-__all__ = []  # for blas.py and conv.py: available, product, product_rows, product_reduction, product_into
+__all__ = []  # internal: blas.py and conv.py call available, product, product_rows, product_reduction,
+#               product_into and product_t_add
 
 LANES = 16  # floats per vector register (512 bits)
 _MR_WIDE, _NV_WIDE = 14, 2  # rows x vectors of a tile 32 columns wide
 _MR_NARROW, _NV_NARROW = 28, 1  # 16 columns wide
-_MR_MAX = max(_MR_WIDE, _MR_NARROW)
-_NR_MAX = LANES * max(_NV_WIDE, _NV_NARROW)
 _L2_FLOATS = 96 * 1024  # a block of the reduction: A's rows and B's columns over it, about 384 KiB
 _KC_FULL = 1024  # reductions up to this long are never blocked
 
