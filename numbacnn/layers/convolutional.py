@@ -135,17 +135,39 @@ class BaseConv(Layer):
                 return self.forward_fused(x, activation=fused)
             return self.activation.forward(ops().conv_forward(x, self.kernel.value, bias, *geometry))
         # training keeps the im2col columns for the weight gradient
-        if fused is not None and fused[0] == ops().ACT_RELU and fused[1] == 0.0 and fused[3] >= 0.0:
+        if self.relu_fused_in_training():
             # a relu without negative slope, threshold >= 0: its derivative reads the same from a as from z,
             # so z is not kept, and the relu is applied with the bias in the same pass
             a, cols = ops().conv_forward(x, self.kernel.value, bias, *geometry, return_cols=True,
                                          activation=fused)
-            self._cache = [x, a, a, cols]
+            self._cache = [x, a, a, cols, False]
             return a
         z, cols = ops().conv_forward(x, self.kernel.value, bias, *geometry, return_cols=True)
         a = self.activation.forward(z)
-        self._cache = [x, z, a, cols]  # a list: backward hands cols back and clears its slot
+        self._cache = [x, z, a, cols, False]  # a list: backward hands cols back and clears its slot
         return a
+
+    def forward_pooled(self, x, pool):
+        """Training: this convolution, its own relu (``relu_fused_in_training``) and the max pooling
+        ``pool`` (a window per axis, its own strides, no padding) after it, in one kernel
+        (``ops().conv_forward_pooled``): ``(pooled output, argmax)``, the convolution's own output never
+        written. ``Model.forward`` calls it (``models.fusion.training_plan``) and hands both to the
+        pooling layer's ``keep_fused``, whose backward applies the relu's derivative; so this layer's
+        backward then skips it (the last slot of the cache)."""
+        pad_before, pad_after = self._pads(x.shape)
+        bias = None if self.bias is None else self.bias.value
+        y, argmax, cols = ops().conv_forward_pooled(x, self.kernel.value, bias, self.strides,
+                                                    self.dilation_rate, pad_before, pad_after,
+                                                    activation=activations.fused_form(self.activation),
+                                                    pool=pool)
+        self._cache = [x, None, None, cols, True]
+        return y, argmax
+
+    def relu_fused_in_training(self):
+        """Whether this layer's own activation is a relu that training applies with the bias: no negative
+        slope and a threshold >= 0, so its derivative reads the same from the output as from the input."""
+        fused = activations.fused_form(self.activation)
+        return fused is not None and fused[0] == ops().ACT_RELU and fused[1] == 0.0 and fused[3] >= 0.0
 
     def forward_fused(self, x, scale=None, shift=None, activation=None, pool=None):
         """Inference: ``maxpool(activation((conv(x) + bias) * scale + shift))`` in one pass over the
@@ -162,8 +184,10 @@ class BaseConv(Layer):
     def backward(self, grad):
         if self._cache is None:
             raise RuntimeError(f"{self._label()}: backward needs a forward(x, training=True) first")
-        x, z, a, cols = self._cache
-        grad = self.activation.backward(ops().contiguous(grad, self.dtype), z, a)
+        x, z, a, cols, activated = self._cache
+        grad = ops().contiguous(grad, self.dtype)
+        if not activated:  # (after forward_pooled the pooling's backward applied the relu's derivative)
+            grad = self.activation.backward(grad, z, a)
         pad_before, pad_after = self._pads(x.shape)
         k = ops()
         geometry = (self.strides, self.dilation_rate, pad_before, pad_after)

@@ -121,15 +121,26 @@ class _Pooling(Layer):
         else:
             y, argmax = ops().pool_avg_forward(x5, pool, strides, pads, out_dims), None
         if training:
-            self._cache = (shape, argmax)
+            self._cache = (shape, argmax, None)
         return y.reshape(out_shape)
+
+    def keep_fused(self, input_shape, y, argmax, activation):
+        """Training through ``BaseConv.forward_pooled``: keep what backward needs for an input of
+        ``input_shape`` that was never written, the output y and its argmax; ``activation`` (kind, p0,
+        p1, p2) is the convolution's relu, whose derivative backward applies to the gradient at each
+        window's winner (whose value is the window's output) before routing it there."""
+        self._cache = (tuple(input_shape), argmax, (y, activation))
 
     def backward(self, grad):
         if self._cache is None:
             raise RuntimeError(f"{_label(self)}: backward needs a forward(x, training=True) first")
-        shape, argmax = self._cache
+        shape, argmax, fused = self._cache
         shape5, pool, strides, pads, out_dims = self._kernel_args(shape)
         g5 = ops().contiguous(grad, self.dtype).reshape((shape[0], *out_dims, shape[-1]))
+        if fused is not None:
+            y, activation = fused
+            y5 = y.reshape(g5.shape)
+            g5 = ops().activation_backward(g5, y5, y5, *activation)
         if self._max:
             dx = ops().pool_max_backward(g5, argmax, shape5[1:-1], pool, strides, pads)
         else:

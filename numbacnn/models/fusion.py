@@ -17,8 +17,18 @@ same bits on ``vector_gemm`` (float32 on AVX-512), while the BLAS may round a pr
 differently in them. A convolution with its own relu and no
 pooling after it fuses the relu by itself, without a plan.
 
-Training, and any forward with a hook (the visual debugger, ``Trainer.activations``), run every layer,
-since they need every layer's output.
+In training (``Model.forward(training=True)`` without a hook) one chain is fused: a convolution whose
+own activation is a relu that training applies with its bias (``relu_fused_in_training``) followed by
+such a max pooling, whose input feeds nothing else (``training_plan``). The convolution's
+``forward_pooled`` computes the pooled output and its argmax in cache blocks, and the convolution's
+output (the largest tensor of the step, for the first layer of a CNN) is never written; the pooling's
+backward applies the relu's derivative to its gradient at the windows' winners, whose values are the
+pooled ones, and routes it there, so the convolution's backward skips the relu pass. Outputs and input
+gradients are the same as the layers one by one (the same float32 operations); a weight gradient can
+differ in the last bits where its column matrix was kept unfused and is rebuilt in blocks here.
+
+Any forward with a hook (the visual debugger, ``Trainer.activations``) runs every layer, since it needs
+every layer's output.
 """
 
 from collections import defaultdict
@@ -79,6 +89,31 @@ def plan(nodes, output_tensor):
         groups[id(node)] = FusedGroup(node, batchnorm, activation, pool, last)
         absorbed.update(id(n) for n in (batchnorm, activation, pool) if n is not None)
     return groups, absorbed
+
+
+def training_plan(nodes, output_tensor):
+    """``{id(conv node): pool node}`` for the chains training fuses, and the ids of the pool nodes."""
+    consumers = defaultdict(list)
+    for node in nodes:
+        if node.input is not None:
+            consumers[id(node.input)].append(node)
+    groups = {}
+    for node in nodes:
+        layer = node.layer
+        if not isinstance(layer, BaseConv) or not layer.relu_fused_in_training():
+            continue
+        readers = consumers[id(node.output)]
+        if node.output is not output_tensor and len(readers) == 1 and _poolable(readers[0].layer, layer.rank):
+            groups[id(node)] = readers[0]
+    return groups, {id(pool) for pool in groups.values()}
+
+
+def run_training(conv_node, pool_node, x):
+    """The pooling's output for the convolution's input ``x`` in training, both layers' caches kept."""
+    conv, pool = conv_node.layer, pool_node.layer
+    y, argmax = conv.forward_pooled(x, pool.pool_size)
+    pool.keep_fused(conv.compute_output_shape(x.shape), y, argmax, activations.fused_form(conv.activation))
+    return y
 
 
 def run(group, x):

@@ -204,19 +204,28 @@ class Model(TrainingMixin, SavingMixin, Layer):
     def forward(self, x, training=False, hook=None):
         """Run the graph on a batch. ``hook(layer, output)`` (optional) sees every layer's output.
 
-        At inference without a hook, Conv -> BatchNormalization -> relu chains run as one kernel pass
-        (``models.fusion``), with bit-identical outputs.
+        Without a hook, Conv -> BatchNormalization -> relu (-> MaxPooling) chains run as one kernel pass
+        at inference, and Conv(relu) -> MaxPooling in training (``models.fusion``).
         """
         self._check_input_shape(x.shape)
         values = {}
         caches = [] if training else None
-        groups, absorbed = self._fusion_plan() if not training and hook is None else ({}, ())
+        pending = {}  # pooling node -> its cache from the fused training call, kept for its own place
+        groups, absorbed = self._fusion_plan(training) if hook is None else ({}, ())
         for node in self._nodes:
             layer = node.layer
             if id(node) in absorbed:
+                if training:
+                    caches.append(pending.pop(id(node)))
                 continue
             if isinstance(layer, InputLayer):
                 y = x
+            elif id(node) in groups and training:
+                pool = groups[id(node)]
+                values[id(pool.output)] = fusion.run_training(node, pool, values[id(node.input)])
+                caches.append(layer._cache)
+                pending[id(pool)] = pool.layer._cache
+                continue
             elif id(node) in groups:
                 group = groups[id(node)]
                 values[id(group.last.output)] = fusion.run(group, values[id(node.input)])
@@ -231,12 +240,14 @@ class Model(TrainingMixin, SavingMixin, Layer):
         self._cache = caches
         return values[id(self._output_tensor)]
 
-    def _fusion_plan(self):
-        """``fusion.plan`` of this graph, made once per graph (``_set_graph`` replaces ``_nodes``)."""
+    def _fusion_plan(self, training):
+        """``fusion.plan`` (inference) or ``fusion.training_plan`` of this graph, made once per graph
+        (``_set_graph`` replaces ``_nodes``)."""
         cached = getattr(self, "_fusion_cache", None)
         if cached is None or cached[0] is not self._nodes:
-            cached = self._fusion_cache = (self._nodes, *fusion.plan(self._nodes, self._output_tensor))
-        return cached[1], cached[2]
+            cached = self._fusion_cache = (self._nodes, fusion.plan(self._nodes, self._output_tensor),
+                                           fusion.training_plan(self._nodes, self._output_tensor))
+        return cached[2] if training else cached[1]
 
     def backward(self, grad):
         """Gradient w.r.t. the model input of the last forward(training=True); fills weight grads.

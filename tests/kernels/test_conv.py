@@ -9,6 +9,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from numbacnn.kernels import ops
 from numbacnn.kernels.cpu import blas, conv, conv_direct
+from numbacnn.kernels.cpu.pooling import pool_max_forward
 
 
 def np_pad(x, pad_before, pad_after):
@@ -573,3 +574,34 @@ def test_fused_inference_refuses_what_it_cannot_apply():
         conv.conv_forward_infer(x, w, np.ones(2, np.float32))
     with pytest.raises(ValueError, match="scale has 4 values for 3 filters"):
         conv.conv_forward_infer(x, w, scale=np.ones(4, np.float32), shift=np.ones(4, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,ws,pool,pads", [
+    ((3, 9, 11, 3), (3, 3, 3, 20), (2, 2), ((0, 0), (0, 0))),    # blocked route, odd rows left out
+    ((2, 8, 8, 5), (3, 3, 5, 17), (2, 3), ((1, 1), (1, 1))),     # 'same', windows 2 x 3
+    ((2, 7, 7, 7, 2), (2, 2, 2, 2, 16), (2, 2, 2), ((0,) * 3, (0,) * 3)),  # 3-D
+    ((2, 13, 4), (3, 4, 16), (3,), ((1,), (1,))),                # 1-D
+    ((2, 8, 8, 2), (3, 3, 2, 4), (2, 2), ((0, 0), (0, 0))),      # 4 filters: the direct route
+])
+def test_training_forward_pooled_is_forward_then_max_pooling(dtype, xs, ws, pool, pads):
+    """conv_forward_pooled = conv_forward with the relu, then pool_max_forward: the same values, the
+    same argmax, NaN winning its windows; the blocked route keeps no columns."""
+    rng = np.random.default_rng(len(xs))
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[-1]).astype(dtype)
+    x.flat[5] = np.nan
+    relu = RELUS["relu"]
+    y, argmax, cols = conv.conv_forward_pooled(x, w, b, None, None, *pads, activation=relu, pool=pool)
+    full, kept = conv.conv_forward(x, w, b, None, None, *pads, return_cols=True, activation=relu)
+    rank, f = w.ndim - 2, ws[-1]
+    out = (1,) * (3 - rank) + full.shape[1:-1]
+    window = (1,) * (3 - rank) + pool
+    pooled = tuple(o // p for o, p in zip(out, window))
+    expected, expected_arg = pool_max_forward(full.reshape((xs[0],) + out + (f,)), window, window, (0, 0, 0),
+                                              pooled)
+    assert np.isnan(expected).any()
+    np.testing.assert_array_equal(y.reshape(expected.shape), expected)
+    np.testing.assert_array_equal(argmax, expected_arg)
+    assert (cols is None) == (f > 12)

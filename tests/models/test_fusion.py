@@ -43,7 +43,8 @@ def layer_by_layer(model, x):
 
 def fused_names(model, pools=False):
     """(conv, batch-norm, activation) names of each group, and its pooling's with ``pools``."""
-    groups, _ = model._fusion_plan()
+    groups, _ = model._fusion_plan(False)
+
     def name(node):
         return node and node.layer.name
 
@@ -181,3 +182,107 @@ def test_one_dimensional_pooling_fuses():
                         MaxPooling1D(2, name="p"), Flatten(), Dense(2)])
     assert fused_names(model, pools=True) == [("c", None, None, "p")]
     check_bit_identical(model, seed=6)
+
+
+# ----- training: Conv(relu) -> MaxPooling ------------------------------------------------------------
+
+def training_pairs(model):
+    """(convolution, pooling) names of the chains training fuses."""
+    groups, _ = model._fusion_plan(True)
+    nodes = {id(n): n for n in model._nodes}
+    return sorted((nodes[k].layer.name, pool.layer.name) for k, pool in groups.items())
+
+
+def train_step(model, x, g, fused):
+    """Weight gradients and the input gradient of one forward/backward, fused or layer by layer (a hook
+    turns the training fusion off)."""
+    for w in model.trainable_weights:
+        w.grad[...] = 0
+    hook = None if fused else (lambda layer, y: None)
+    model.input_grad_needed = True
+    y = model.forward(x, training=True, hook=hook)
+    dx = model.backward(g(y))
+    return y, dx, [w.grad.copy() for w in model.trainable_weights]
+
+
+def cifar_like(dtype):
+    model = Sequential([Conv2D(20, 3, activation="relu", input_shape=(12, 13, 3)), MaxPooling2D(),
+                        Conv2D(17, 3, activation="relu", padding="same"), MaxPooling2D((2, 3)),
+                        Flatten(), Dense(5)])
+    model.compile(optimizer="sgd", loss="mse")
+    for w in model.weights:
+        w.value = w.value.astype(dtype)
+    return model
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_training_fuses_conv_relu_max_pooling_with_the_same_gradients(dtype, tol):
+    from numbacnn import backend
+
+    backend.set_floatx("float64" if dtype == np.float64 else "float32")
+    model = cifar_like(dtype)
+    assert training_pairs(model) == [("conv2d", "max_pooling2d"), ("conv2d_1", "max_pooling2d_1")]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 12, 13, 3)).astype(dtype)
+    x[1, 2, 3, 0] = np.nan  # NaN wins its windows and propagates the same way on both routes
+    target = rng.standard_normal((4, 5)).astype(dtype)
+    fused = train_step(model, x, lambda y: np.nan_to_num(y - target), True)
+    plain = train_step(model, x, lambda y: np.nan_to_num(y - target), False)
+    np.testing.assert_array_equal(fused[0], plain[0])  # outputs: the same float operations
+    np.testing.assert_allclose(np.nan_to_num(fused[1]), np.nan_to_num(plain[1]), rtol=tol, atol=tol)
+    np.testing.assert_array_equal(np.isnan(fused[1]), np.isnan(plain[1]))
+    for got, expected in zip(fused[2], plain[2]):
+        np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(expected), rtol=tol, atol=tol)
+
+
+def test_training_fit_is_the_same_fused_or_not(monkeypatch):
+    """Two epochs of fit() end at the same losses with the training fusion as without it."""
+    from numbacnn import backend
+    from numbacnn.layers.convolutional import BaseConv
+    from numbacnn.models import fusion
+
+    calls = []
+    forward_pooled = BaseConv.forward_pooled
+
+    def counted(self, *args):
+        calls.append(self.name)
+        return forward_pooled(self, *args)
+
+    monkeypatch.setattr(BaseConv, "forward_pooled", counted)
+
+    def run(fused):
+        backend.seed(1)
+        model = cifar_like(np.float32)
+        if not fused:
+            model._fusion_cache = (model._nodes, fusion.plan(model._nodes, model._output_tensor), ({}, set()))
+        rng = np.random.default_rng(0)
+        x = rng.random((16, 12, 13, 3)).astype(np.float32)
+        y = rng.standard_normal((16, 5)).astype(np.float32)
+        return model.fit(x, y, epochs=2, batch_size=8, verbose=0).history["loss"]
+
+    plain = run(False)
+    assert not calls
+    fused = run(True)
+    assert len(calls) == 2 * 2 * 2  # two fused convolutions, two batches, two epochs
+    np.testing.assert_allclose(fused, plain, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layers,fused", [
+    ([Conv2D(4, 3, activation="relu"), MaxPooling2D()], True),
+    ([Conv2D(4, 3), ReLU(), MaxPooling2D()], False),  # the relu is a layer of its own
+    ([Conv2D(4, 3, activation="relu"), AveragePooling2D()], False),
+    ([Conv2D(4, 3, activation="relu"), MaxPooling2D(2, strides=1)], False),  # windows overlap
+    ([Conv2D(4, 3, activation="relu"), MaxPooling2D(padding="same")], False),
+    ([Conv2D(4, 3, activation="tanh"), MaxPooling2D()], False),
+])
+def test_training_fuses_only_a_relu_convolution_into_a_disjoint_max_pooling(layers, fused):
+    model = Sequential([Input((9, 9, 2)), *layers, Flatten(), Dense(2)])
+    assert bool(training_pairs(model)) is fused
+
+
+def test_a_hook_sees_every_layer_in_training():
+    model = cifar_like(np.float32)
+    seen = []
+    model.forward(np.zeros((2, 12, 13, 3), np.float32), training=True,
+                  hook=lambda layer, y: seen.append(layer.name))
+    assert "max_pooling2d" in seen and "conv2d" in seen

@@ -30,7 +30,7 @@ from .vector_gemm import product_into, product_t_add
 from .workspace import workspace_give, workspace_take
 
 __all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
-           "conv_forward", "conv_forward_infer", "conv_output_shape"]
+           "conv_forward", "conv_forward_infer", "conv_forward_pooled", "conv_output_shape"]
 
 # Inference builds its columns block by block in cache (``_conv_blocked``) instead of one large matrix:
 # in a whole model on 2 cores, 1.1-1.3x the images/s of the large matrix, most where it exceeds L2.
@@ -155,29 +155,40 @@ def _conv_blocked(x, wmat, bias, scale, shift, act, y, scratch, rows_per_task, k
 
 
 @njit(cache=True, nogil=True)
-def _max_pool_rows(z, y, pool, ow_):
+def _max_pool_rows(z, y, argmax, base, oh_, pool, ow_):
     """y (PW, F) = the max over each window of z, whose rows are the pool[0]*pool[1] conv output rows
     of one pooled row ([dz][dh][ow] order, OW pixels each): a window is pool[0]*pool[1]*pool[2] pixels,
-    visited in row-major order with ``pool_max_forward``'s comparison, so the same value wins."""
+    visited in row-major order with ``pool_max_forward``'s comparison, so the same value wins. Where
+    ``argmax`` has rows (PW, F), it gets the winner's flat index in the conv output (OD, OH, OW), as
+    ``pool_max_forward`` gives it; ``base`` is the index of the window row's first cell."""
     pw_, f_ = y.shape
-    rows = pool[0] * pool[1]
+    record = argmax.shape[0] > 0
     for q in range(pw_):
         first = z[q * pool[2]]
         out = y[q]
         for f in range(f_):
             out[f] = first[f]
-        for j in range(rows):
-            for e in range(pool[2]):
-                v = z[j * ow_ + q * pool[2] + e]
-                for f in range(f_):
-                    m = out[f]
-                    if v[f] > m or (np.isnan(v[f]) and not np.isnan(m)):
-                        out[f] = v[f]
+        if record:
+            arg = argmax[q]
+            for f in range(f_):
+                arg[f] = base + q * pool[2]
+        for dz in range(pool[0]):
+            for dh in range(pool[1]):
+                j = dz * pool[1] + dh
+                cell = base + (dz * oh_ + dh) * ow_ + q * pool[2]
+                for e in range(pool[2]):
+                    v = z[j * ow_ + q * pool[2] + e]
+                    for f in range(f_):
+                        m = out[f]
+                        if v[f] > m or (np.isnan(v[f]) and not np.isnan(m)):
+                            out[f] = v[f]
+                            if record:
+                                argmax[q, f] = cell + e
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, scratch, conv_out, windows_per_task, pool,
-                         ksize, strides, dilation, pad, out_size, pooled_size, vector):
+def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, argmax, scratch, conv_out, windows_per_task,
+                         pool, ksize, strides, dilation, pad, out_size, pooled_size, vector):
     """``_conv_blocked`` followed by max pooling with windows ``pool`` = strides: y (N*PD*PH*PW, F).
 
     A task takes whole pooled rows (n, pd, ph): it builds the columns of their pool[0]*pool[1] conv
@@ -208,7 +219,11 @@ def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, scratch, conv_out,
         _epilogue(z, bias, scale, shift, act)
         for g in range(g0, g1):
             k = (g - g0) * rows * ow_
-            _max_pool_rows(z[k:k + rows * ow_], y[g * pw_:(g + 1) * pw_], pool, ow_)
+            ph = g % ph_
+            pd = (g // ph_) % pd_
+            base = (pd * pool[0] * oh_ + ph * pool[1]) * ow_
+            arg = argmax[g * pw_:(g + 1) * pw_] if argmax.shape[0] > 0 else argmax
+            _max_pool_rows(z[k:k + rows * ow_], y[g * pw_:(g + 1) * pw_], arg, base, oh_, pool, ow_)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -405,16 +420,19 @@ def _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post):
     workspace_give(scratch)
 
 
-def _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post, pool, pooled):
-    """``_conv_blocked_pooled``: a task's blocks hold about ``_BLOCK_FLOATS`` column values."""
+def _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post, pool, pooled, argmax=None):
+    """``_conv_blocked_pooled``: a task's blocks hold about ``_BLOCK_FLOATS`` column values; ``argmax``
+    (rows of y, F) int32 gets the windows' winners when given."""
+    if argmax is None:
+        argmax = np.empty((0, wmat.shape[1]), dtype=np.int32)
     single_pool()
     threads = get_num_threads()
     window_pixels = pool[0] * pool[1] * out[2]
     per_task = _block_rows(x5.shape[0] * pooled[0] * pooled[1], threads, wmat.shape[0], window_pixels)
     scratch = workspace_take((threads, per_task * window_pixels, wmat.shape[0]), x5.dtype)
     conv_out = workspace_take((threads, per_task * window_pixels, wmat.shape[1]), x5.dtype)
-    _conv_blocked_pooled(x5, wmat, *post, y, scratch, conv_out, per_task, pool, ksize, strides, dilation,
-                         pb, out, pooled, vector_route(x5.dtype))
+    _conv_blocked_pooled(x5, wmat, *post, y, argmax, scratch, conv_out, per_task, pool, ksize, strides,
+                         dilation, pb, out, pooled, vector_route(x5.dtype))
     workspace_give(conv_out)
     workspace_give(scratch)
 
@@ -526,6 +544,33 @@ def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=Non
         y = pool_max_forward(y.reshape((n,) + out + (f,)), pool, pool, (0, 0, 0), pooled)[0]
         out = pooled
     return y.reshape((n,) + out[3 - rank:] + (f,))
+
+
+def conv_forward_pooled(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
+                        activation=None, pool=None):
+    """Training's convolution, activation and max pooling: ``(y, argmax, cols)`` with y (N,*P,F) the
+    pooling of ``act(conv(x, w) + b)`` over windows ``pool`` (their own strides, no padding, as
+    ``conv_forward_infer`` takes them), argmax (N,PD,PH,PW,F) int32 as ``pool_max_forward`` gives it for
+    that convolution output, and ``cols`` as ``conv_forward(..., return_cols=True)`` gives them.
+
+    On the blocked route the convolution's output is pooled in cache and never written (cols None: the
+    weight gradient builds the columns again); elsewhere it is ``conv_forward`` then
+    ``pool_max_forward``. The same values, argmax and NaN rule as those two calls.
+    """
+    rank, x5, wmat, geometry, out = _prepare(x, w, strides, dilation, pad_before, pad_after)
+    ksize, strides5, dilation5, pb, pa = geometry
+    pool, pooled = pool_geometry(rank, pool, out)
+    n, c, f = x5.shape[0], x5.shape[-1], wmat.shape[1]
+    if not (_is_pointwise(ksize, strides5, pb, pa) or direct_applies(c, f, ksize, strides5, pb, pa)):
+        post = _epilogue_args(x5.dtype, b, None, None, activation)
+        y = np.empty((n * int(np.prod(pooled)), f), dtype=x5.dtype)
+        argmax = np.empty(y.shape, dtype=np.int32)
+        _forward_blocked_pooled(x5, wmat, y, ksize, strides5, dilation5, pb, out, post, pool, pooled, argmax)
+        return y.reshape((n,) + pooled[3 - rank:] + (f,)), argmax.reshape((n,) + pooled + (f,)), None
+    y, cols = conv_forward(x, w, b, strides, dilation, pad_before, pad_after, return_cols=True,
+                           activation=activation)
+    y, argmax = pool_max_forward(y.reshape((n,) + out + (f,)), pool, pool, (0, 0, 0), pooled)
+    return y.reshape((n,) + pooled[3 - rank:] + (f,)), argmax, cols
 
 
 def _prepare(x, w, strides, dilation, pad_before, pad_after):

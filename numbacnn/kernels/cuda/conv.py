@@ -21,7 +21,7 @@ from .pooling import pool_max_forward
 from .workspace import workspace_give, workspace_take
 
 __all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
-           "conv_forward", "conv_forward_infer", "conv_output_shape"]
+           "conv_forward", "conv_forward_infer", "conv_forward_pooled", "conv_output_shape"]
 
 _WORKSPACE_BYTES = 64 * 2 ** 20  # the largest column matrix on the device: the batch goes in chunks past it
 _MAX_BLOCKS_Y = 65535  # the grid's y limit; the im2col kernel loops over rows beyond it
@@ -188,6 +188,21 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
         return y, cols
     workspace_give(cols)
     return y
+
+
+def conv_forward_pooled(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
+                        activation=None, pool=None):
+    """The CPU kernel's ``conv_forward_pooled`` on device arrays: ``(y, argmax, cols)``, here
+    ``conv_forward(..., return_cols=True)`` followed by ``pool_max_forward``."""
+    rank = w.ndim - 2
+    y, cols = conv_forward(x, w, b, strides, dilation, pad_before, pad_after, return_cols=True,
+                           activation=activation)
+    shape = tuple(y.shape)  # (the simulator's shapes take no negative index)
+    out = (1,) * (3 - rank) + shape[1:-1]
+    pool, pooled = pool_geometry(rank, pool, out)
+    n, f = shape[0], shape[-1]
+    y, argmax = pool_max_forward(y.reshape((n,) + out + (f,)), pool, pool, (0, 0, 0), pooled)
+    return y.reshape((n,) + pooled[3 - rank:] + (f,)), argmax, cols
 
 
 def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
