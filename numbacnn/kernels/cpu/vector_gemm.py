@@ -209,18 +209,21 @@ def product(a, ai, sai, sak, b, bi, sbk, c, ci, ldc, m, n, k, accumulate):
                     panel, panel_i, panel_s = b, bi + k0 * sbk + j0, sbk
                 else:
                     panel, panel_i, panel_s = edge_b, 0, nr
-                if rows == mr and cols == nr:
-                    _tile(narrow, acc, src, src_i, src_si, src_sk, panel, panel_i, panel_s, c,
-                          ci + i0 * ldc + j0, ldc, kk)
-                    continue
-                if acc:
+                whole = rows == mr and cols == nr
+                if whole:  # one call site below: each one inlines four tiles, and compile time is real
+                    dst, dst_i, dst_ld = c, ci + i0 * ldc + j0, ldc
+                else:
+                    dst, dst_i, dst_ld = edge_c, 0, nr
+                    if acc:
+                        for i in range(rows):
+                            for j in range(cols):
+                                edge_c[i, j] = c.flat[ci + (i0 + i) * ldc + j0 + j]
+                _tile(narrow, acc, src, src_i, src_si, src_sk, panel, panel_i, panel_s, dst, dst_i, dst_ld,
+                      kk)
+                if not whole:
                     for i in range(rows):
                         for j in range(cols):
-                            edge_c[i, j] = c.flat[ci + (i0 + i) * ldc + j0 + j]
-                _tile(narrow, acc, src, src_i, src_si, src_sk, panel, panel_i, panel_s, edge_c, 0, nr, kk)
-                for i in range(rows):
-                    for j in range(cols):
-                        c.flat[ci + (i0 + i) * ldc + j0 + j] = edge_c[i, j]
+                            c.flat[ci + (i0 + i) * ldc + j0 + j] = edge_c[i, j]
 
 
 @njit(parallel=True, cache=True, nogil=True)
