@@ -286,3 +286,27 @@ def test_a_hook_sees_every_layer_in_training():
     model.forward(np.zeros((2, 12, 13, 3), np.float32), training=True,
                   hook=lambda layer, y: seen.append(layer.name))
     assert "max_pooling2d" in seen and "conv2d" in seen
+
+
+def test_fused_training_gradients_match_finite_differences(monkeypatch):
+    """The fused chain's input and weight gradients against central differences, in float64 (a relu
+    kink inside eps is unlikely with these random values)."""
+    from gradcheck import check_layer_gradients
+
+    from numbacnn import backend
+    from numbacnn.layers.convolutional import BaseConv
+
+    backend.set_floatx("float64")
+    calls = []
+    forward_pooled = BaseConv.forward_pooled
+
+    def counted(self, *args):
+        calls.append(self.name)
+        return forward_pooled(self, *args)
+
+    monkeypatch.setattr(BaseConv, "forward_pooled", counted)
+    model = Sequential([Input((7, 8, 2)), Conv2D(13, 3, activation="relu"), MaxPooling2D(),
+                        Conv2D(3, 2, activation="relu", padding="same"), MaxPooling2D((1, 3)), Flatten()])
+    x = np.random.default_rng(4).standard_normal((2, 7, 8, 2))
+    check_layer_gradients(model, x)
+    assert set(calls) == {"conv2d", "conv2d_1"}  # the blocked route (13 filters) and the direct one (3)
