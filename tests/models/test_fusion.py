@@ -235,11 +235,10 @@ def test_training_fuses_conv_relu_max_pooling_with_the_same_gradients(dtype, tol
         np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(expected), rtol=tol, atol=tol)
 
 
-def test_training_fit_is_the_same_fused_or_not(monkeypatch):
-    """Two epochs of fit() end at the same losses with the training fusion as without it."""
-    from numbacnn import backend
+@pytest.fixture
+def fused_calls(monkeypatch):
+    """The names of the convolutions whose training forward went through ``forward_pooled``."""
     from numbacnn.layers.convolutional import BaseConv
-    from numbacnn.models import fusion
 
     calls = []
     forward_pooled = BaseConv.forward_pooled
@@ -249,6 +248,15 @@ def test_training_fit_is_the_same_fused_or_not(monkeypatch):
         return forward_pooled(self, *args)
 
     monkeypatch.setattr(BaseConv, "forward_pooled", counted)
+    return calls
+
+
+def test_training_fit_is_the_same_fused_or_not(fused_calls):
+    """Two epochs of fit() end at the same losses with the training fusion as without it."""
+    from numbacnn import backend
+    from numbacnn.models import fusion
+
+    calls = fused_calls
 
     def run(fused):
         backend.seed(1)
@@ -288,23 +296,15 @@ def test_a_hook_sees_every_layer_in_training():
     assert "max_pooling2d" in seen and "conv2d" in seen
 
 
-def test_fused_training_gradients_match_finite_differences(monkeypatch):
+def test_fused_training_gradients_match_finite_differences(fused_calls):
     """The fused chain's input and weight gradients against central differences, in float64 (a relu
     kink inside eps is unlikely with these random values)."""
     from gradcheck import check_layer_gradients
 
     from numbacnn import backend
-    from numbacnn.layers.convolutional import BaseConv
 
     backend.set_floatx("float64")
-    calls = []
-    forward_pooled = BaseConv.forward_pooled
-
-    def counted(self, *args):
-        calls.append(self.name)
-        return forward_pooled(self, *args)
-
-    monkeypatch.setattr(BaseConv, "forward_pooled", counted)
+    calls = fused_calls
     model = Sequential([Input((7, 8, 2)), Conv2D(13, 3, activation="relu"), MaxPooling2D(),
                         Conv2D(3, 2, activation="relu", padding="same"), MaxPooling2D((1, 3)), Flatten()])
     x = np.random.default_rng(4).standard_normal((2, 7, 8, 2))
