@@ -608,7 +608,7 @@ def conv_backward_input(grad, w, input_shape, strides=None, dilation=None, pad_b
     per_sample = int(np.prod(out))
     runs = dilation == (1, 1, 1) and c < 16
     threads = get_num_threads()
-    per_task = max(1, min(-(-n // threads), _BLOCK_FLOATS // (per_sample * wmat_t.shape[1])))
+    per_task = _block_rows(n, threads, wmat_t.shape[1], per_sample)  # samples per task
     single_pool()
     scratch = workspace_take((threads, per_task * per_sample, wmat_t.shape[1]), g.dtype)
     _backward_input_blocked(g, wmat_t, dx5, scratch, per_task, runs, ksize, strides, dilation, pb, out,
@@ -668,7 +668,7 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
     else:
         per_sample = int(np.prod(out))
         parts = max(1, min(get_num_threads(), n))
-        per_block = max(1, min(-(-n // parts), _BLOCK_FLOATS // (per_sample * width)))
+        per_block = _block_rows(n, parts, width, per_sample)  # samples per block
         single_pool()
         scratch = workspace_take((parts, per_block * per_sample, width), x5.dtype)
         partial = workspace_take((parts, width, f), x5.dtype)

@@ -183,8 +183,10 @@ def product(a, ai, sai, sak, b, bi, sbk, c, ci, ldc, m, n, k, accumulate):
     kc = _k_block(m, n, k)
     full_m = m - m % mr
     full_n = n - n % nr
-    edge_a = np.zeros((mr, kc), dtype=np.float32)  # the last rows of A, padded with zero rows
-    edge_b = np.zeros((kc, nr), dtype=np.float32)  # the last columns of B, padded with zero columns
+    # the last rows of A padded with zero rows, the last columns of B with zero columns; only where
+    # there are such edges (this runs once per block of the blocked kernels, and B's can be kc x 32)
+    edge_a = np.zeros((mr, kc) if full_m < m else (0, 0), dtype=np.float32)
+    edge_b = np.zeros((kc, nr) if full_n < n else (0, 0), dtype=np.float32)
     edge_c = np.zeros((mr, nr), dtype=np.float32)
     for k0 in range(0, k, kc):
         kk = min(kc, k - k0)
