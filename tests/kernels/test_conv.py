@@ -605,3 +605,13 @@ def test_training_forward_pooled_is_forward_then_max_pooling(dtype, xs, ws, pool
     np.testing.assert_array_equal(y.reshape(expected.shape), expected)
     np.testing.assert_array_equal(argmax, expected_arg)
     assert (cols is None) == (f > 12)
+
+
+def test_training_forward_pooled_refuses_bad_windows():
+    x = np.ones((1, 5, 5, 1), np.float32)
+    w = np.ones((3, 3, 1, 13), np.float32)
+    with pytest.raises(ValueError, match=r"conv_forward_pooled: pool \(4, 4\) is larger than the "
+                                         r"convolution's output \(3, 3\)"):
+        conv.conv_forward_pooled(x, w, pool=(4, 4))
+    with pytest.raises(ValueError, match=r"conv_forward_pooled: pool must be 2 sizes >= 1, received \(2,\)"):
+        conv.conv_forward_pooled(x, w, pool=(2,))

@@ -437,16 +437,17 @@ def _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post
     workspace_give(scratch)
 
 
-def pool_geometry(rank, pool, out):
+def pool_geometry(rank, pool, out, caller="conv_forward_infer"):
     """Max pooling after a convolution with output ``out`` (3 values): ``pool`` (rank values, windows
-    that are their own strides, no padding) as 3 values, and the pooled size floor(out / pool)."""
+    that are their own strides, no padding) as 3 values, and the pooled size floor(out / pool); errors
+    name ``caller``."""
     pool = tuple(int(p) for p in pool)
     if len(pool) != rank or min(pool) < 1:
-        raise ValueError(f"conv_forward_infer: pool must be {rank} sizes >= 1, received {pool}")
+        raise ValueError(f"{caller}: pool must be {rank} sizes >= 1, received {pool}")
     pool = (1,) * (3 - rank) + pool
     pooled = tuple(o // p for o, p in zip(out, pool))
     if min(pooled) < 1:
-        raise ValueError(f"conv_forward_infer: pool {pool[3 - rank:]} is larger than the convolution's "
+        raise ValueError(f"{caller}: pool {pool[3 - rank:]} is larger than the convolution's "
                          f"output {out[3 - rank:]}")
     return pool, pooled
 
@@ -559,7 +560,7 @@ def conv_forward_pooled(x, w, b=None, strides=None, dilation=None, pad_before=No
     """
     rank, x5, wmat, geometry, out = _prepare(x, w, strides, dilation, pad_before, pad_after)
     ksize, strides5, dilation5, pb, pa = geometry
-    pool, pooled = pool_geometry(rank, pool, out)
+    pool, pooled = pool_geometry(rank, pool, out, "conv_forward_pooled")
     n, c, f = x5.shape[0], x5.shape[-1], wmat.shape[1]
     if not (_is_pointwise(ksize, strides5, pb, pa) or direct_applies(c, f, ksize, strides5, pb, pa)):
         post = _epilogue_args(x5.dtype, b, None, None, activation)

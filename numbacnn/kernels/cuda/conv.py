@@ -199,7 +199,7 @@ def conv_forward_pooled(x, w, b=None, strides=None, dilation=None, pad_before=No
                            activation=activation)
     shape = tuple(y.shape)  # (the simulator's shapes take no negative index)
     out = (1,) * (3 - rank) + shape[1:-1]
-    pool, pooled = pool_geometry(rank, pool, out)
+    pool, pooled = pool_geometry(rank, pool, out, "conv_forward_pooled")
     n, f = shape[0], shape[-1]
     y, argmax = pool_max_forward(y.reshape((n,) + out + (f,)), pool, pool, (0, 0, 0), pooled)
     return y.reshape((n,) + pooled[3 - rank:] + (f,)), argmax, cols
