@@ -169,17 +169,18 @@ class BaseConv(Layer):
         fused = activations.fused_form(self.activation)
         return fused is not None and fused[0] == ops().ACT_RELU and fused[1] == 0.0 and fused[3] >= 0.0
 
-    def forward_fused(self, x, scale=None, shift=None, activation=None, pool=None):
-        """Inference: ``maxpool(activation((conv(x) + bias) * scale + shift))`` in one pass over the
+    def forward_fused(self, x, scale=None, shift=None, activation=None, pool=None, pool_average=False):
+        """Inference: ``pool(activation((conv(x) + bias) * scale + shift))`` in one pass over the
         output (``ops().conv_forward_infer``), as the separate layers compute it. ``scale``/``shift`` are
         an inference batch-norm's (``BatchNormalization.inference_affine``); ``activation`` a
-        ``fused_form()``; ``pool`` a max pooling's window (its strides, no padding). Model.forward uses
-        it for Conv -> BatchNormalization -> relu -> MaxPooling chains (``models.fusion``)."""
+        ``fused_form()``; ``pool`` a max pooling's window (an average pooling's with ``pool_average``;
+        its strides, no padding). Model.forward uses it for Conv -> BatchNormalization -> relu or tanh
+        -> pooling chains (``models.fusion``)."""
         pad_before, pad_after = self._pads(x.shape)
         bias = None if self.bias is None else self.bias.value
         return ops().conv_forward_infer(x, self.kernel.value, bias, self.strides, self.dilation_rate,
                                         pad_before, pad_after, scale=scale, shift=shift,
-                                        activation=activation, pool=pool)
+                                        activation=activation, pool=pool, pool_average=pool_average)
 
     def backward(self, grad):
         if self._cache is None:

@@ -1,21 +1,22 @@
-"""Inference-time fusion: a convolution, the batch-norm, relu and max pooling after it, run as one pass.
+"""Inference-time fusion: a convolution, the batch-norm, activation and pooling after it, run as one pass.
 
 At inference (``Model.forward(training=False)`` without a hook) each chain
 
-    Conv1D/2D/3D (linear activation) -> BatchNormalization (channels last) -> relu-like activation layer
-    Conv (linear) -> BatchNormalization        or        Conv (linear) -> relu-like activation layer
+    Conv1D/2D/3D (linear activation) -> BatchNormalization (channels last) -> relu-like or tanh layer
+    Conv (linear) -> BatchNormalization        or        Conv (linear) -> relu-like or tanh layer
 
-optionally followed by a max pooling whose strides are its window and whose padding is 'valid'
-(``Conv2D(..., activation="relu") -> MaxPooling2D()`` is such a chain too), and whose intermediate
+optionally followed by a max or average pooling whose strides are its window and whose padding is
+'valid' (``Conv2D(..., activation="relu") -> MaxPooling2D()`` and LeNet-5's
+``Conv2D(..., activation="tanh") -> AveragePooling2D()`` are such chains too), and whose intermediate
 tensors feed nothing else and are not the model's output, is computed by the convolution's
 ``forward_fused``: the bias, the batch-norm's per-channel affine and the activation are applied to each
 block of the convolution's output while it is still in cache, instead of two more passes over memory,
-and with a pooling only the windows' maxima are written. Each step is the same float32 operation in
-the same order as the separate layers, so without a pooling the outputs are bit-identical
-(``tests/models/test_fusion.py``); with one, the matrix product runs on other blocks of rows: the
-same bits on ``vector_gemm`` (float32 on AVX-512), while the BLAS may round a product's last bit
-differently in them. A convolution with its own relu and no
-pooling after it fuses the relu by itself, without a plan.
+and with a pooling only the windows' maxima or means are written. Each step is the same float32
+operation in the same order as the separate layers, so without a pooling the outputs are
+bit-identical (``tests/models/test_fusion.py``); with one, the matrix product runs on other blocks of
+rows: the same bits on ``vector_gemm`` (float32 on AVX-512), while the BLAS may round a product's last
+bit differently in them. A convolution with its own relu or tanh and no pooling after it fuses the
+activation by itself, without a plan.
 
 In training (``Model.forward(training=True)`` without a hook) one chain is fused: a convolution whose
 own activation is a relu that training applies with its bias (``relu_fused_in_training``) followed by
@@ -81,7 +82,7 @@ def plan(nodes, output_tensor):
             if nxt is not None and isinstance(nxt.layer, _ActivationLayer) and _fusable(nxt.layer._fn):
                 activation = nxt
                 nxt = sole_consumer(nxt)
-        if nxt is not None and _poolable(nxt.layer, node.layer.rank):
+        if nxt is not None and _poolable(nxt.layer, node.layer.rank, average=True):
             pool = nxt
         if batchnorm is None and activation is None and pool is None:
             continue
@@ -126,14 +127,17 @@ def run(group, x):
         act = group.activation.layer._fn.fused_form()
     else:
         act = activations.fused_form(conv.activation)
-    pool = None if group.pool is None else group.pool.layer.pool_size
-    return conv.forward_fused(x, scale, shift, act, pool)
+    if group.pool is None:
+        return conv.forward_fused(x, scale, shift, act)
+    pool = group.pool.layer
+    return conv.forward_fused(x, scale, shift, act, pool.pool_size, pool_average=not pool._max)
 
 
-def _poolable(layer, rank):
-    """A max pooling of the convolution's rank whose windows are its strides, without padding."""
-    return (isinstance(layer, _Pooling) and layer._max and layer._rank == rank and layer.padding == "valid"
-            and tuple(layer.strides) == tuple(layer.pool_size))
+def _poolable(layer, rank, average=False):
+    """A max pooling (or, with ``average``, an average pooling too) of the convolution's rank whose
+    windows are its strides, without padding."""
+    return (isinstance(layer, _Pooling) and (layer._max or average) and layer._rank == rank
+            and layer.padding == "valid" and tuple(layer.strides) == tuple(layer.pool_size))
 
 
 def _fusable(fn):

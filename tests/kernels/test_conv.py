@@ -415,11 +415,12 @@ def test_direct_route_is_chosen_for_few_filters_and_channels(c, f, ksize, stride
     assert conv_direct.direct_applies(c, f, ksize, strides, pads, pads) is expected
 
 
-RELUS = {  # the fused activations, as (kind, p0, p1, p2): relu, leaky, capped with a threshold
+RELUS = {  # the fused activations, as (kind, p0, p1, p2): relu, leaky, capped with a threshold, tanh
     "linear": (ops().ACT_LINEAR, 0.0, 0.0, 0.0),
     "relu": (ops().ACT_RELU, 0.0, np.inf, 0.0),
     "leaky": (ops().ACT_RELU, 0.2, np.inf, 0.0),
     "capped": (ops().ACT_RELU, 0.0, 1.5, 0.25),
+    "tanh": (ops().ACT_TANH, 0.0, 0.0, 0.0),
 }
 
 
@@ -541,6 +542,74 @@ def test_max_pooling_in_the_epilogue_matches_the_separate_pooling(case, block, m
     np.testing.assert_array_equal(pooled32, np_max_pool(full32, pool))
 
 
+def np_avg_pool(y, pool):
+    """Mean over windows that are their own strides, no padding (trailing cells dropped), in float64."""
+    rank = len(pool)
+    out = tuple(o // p for o, p in zip(y.shape[1:-1], pool))
+    y = y[(slice(None), *(slice(0, o * p) for o, p in zip(out, pool)))].astype(np.float64)
+    split = (y.shape[0], *(v for o, p in zip(out, pool) for v in (o, p)), y.shape[-1])
+    return y.reshape(split).mean(axis=tuple(2 + 2 * i for i in range(rank)))
+
+
+AVERAGED = dict(POOLED, **{  # the direct route also with windows other than 2 x 2, in 1-D, and too wide
+    "2d-direct-2x3": ((9, 8), (3, 3), 2, 5, (1, 1), True, (2, 3)),
+    "1d-direct": ((13,), (3,), 3, 6, (1,), True, (3,)),
+    "2d-direct-lenet": ((28, 28), (5, 5), 1, 6, (1, 1), True, (2, 2)),
+    "2d-direct-wide": ((3, 700), (3, 3), 1, 12, (1, 1), True, (2, 2)),  # one window row exceeds the block
+})
+
+
+@pytest.mark.parametrize("act", ["linear", "tanh", "relu"])
+@pytest.mark.parametrize("case", sorted(AVERAGED))
+def test_average_pooling_in_the_epilogue_matches_the_separate_pooling(case, act, monkeypatch):
+    """``conv_forward_infer(pool=..., pool_average=True)`` = the convolution, its activation and
+    ``pool_avg_forward`` one after the other: to the bit in float32 on vector_gemm (the direct route
+    pools in its accumulator, the blocked one in its product's block), NaN spreading to its windows;
+    in float64 within rounding."""
+    spatial, ksize, c, f, strides, same, pool = AVERAGED[case]
+    monkeypatch.setitem(blas._STATE, "vector", True)
+    rng = np.random.default_rng(len(case))
+    x = rng.standard_normal((2, *spatial, c)).astype(np.float32)
+    w = rng.standard_normal((*ksize, c, f)).astype(np.float32) * 0.3
+    b = rng.standard_normal(f).astype(np.float32)
+    x[1, (0,) * len(spatial)] = np.nan
+    dil = (1,) * len(spatial)
+    pads = keras_same(spatial, ksize, strides, dil) if same else ((0,) * len(spatial),) * 2
+    full = conv.conv_forward_infer(x, w, b, strides, dil, *pads, activation=RELUS[act])
+    rank = len(spatial)
+    out = (1,) * (3 - rank) + full.shape[1:-1]
+    window = (1,) * (3 - rank) + pool
+    pooled_size = tuple(o // p for o, p in zip(out, window))
+    expected = ops().pool_avg_forward(full.reshape((2,) + out + (f,)), window, window, (0, 0, 0),
+                                      pooled_size).reshape((2,) + pooled_size[3 - rank:] + (f,))
+    pooled = conv.conv_forward_infer(x, w, b, strides, dil, *pads, activation=RELUS[act], pool=pool,
+                                     pool_average=True)
+    assert pooled.dtype == np.float32 and pooled.shape == expected.shape
+    assert np.isnan(expected).any() and not np.isnan(expected).all()
+    assert np.array_equal(pooled, expected, equal_nan=True), np.nanmax(np.abs(pooled - expected))
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+    full64 = conv.conv_forward_infer(x64, w64, b64, strides, dil, *pads, activation=RELUS[act])
+    pooled64 = conv.conv_forward_infer(x64, w64, b64, strides, dil, *pads, activation=RELUS[act], pool=pool,
+                                       pool_average=True)
+    np.testing.assert_allclose(pooled64, np_avg_pool(full64, pool), rtol=1e-12, atol=1e-12)
+
+
+def test_direct_route_pools_in_its_accumulator(monkeypatch):
+    """LeNet-5's first convolution with its pooling takes the direct route's pooled kernel, which does
+    not write the convolution's output; a window row too wide for the accumulator falls back."""
+    calls = []
+    original = conv_direct._conv_planar_pooled
+    monkeypatch.setattr(conv_direct, "_conv_planar_pooled", lambda *a: calls.append(a) or original(*a))
+    tanh = RELUS["tanh"]
+    x = np.zeros((2, 28, 28, 1), np.float32)
+    conv.conv_forward_infer(x, np.ones((5, 5, 1, 6), np.float32), None, None, None, (2, 2), (2, 2),
+                            activation=tanh, pool=(2, 2), pool_average=True)
+    assert len(calls) == 1
+    conv.conv_forward_infer(np.zeros((1, 3, 700, 1), np.float32), np.ones((3, 3, 1, 12), np.float32),
+                            None, None, None, (1, 1), (1, 1), activation=tanh, pool=(2, 2))
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("cell", [(0, 0), (0, 1), (1, 0), (1, 1)])
 def test_max_pooling_in_the_epilogue_lets_nan_win_from_any_cell(cell):
     """A 1x1 kernel at stride (1, 2) (the blocked route): input (r, 2c) is output (r, c) only, so a NaN
@@ -567,7 +636,7 @@ def test_fused_inference_refuses_what_it_cannot_apply():
     x = np.ones((1, 4, 4, 2), np.float32)
     w = np.ones((3, 3, 2, 3), np.float32)
     with pytest.raises(ValueError, match="activation kind .* not one"):
-        conv.conv_forward_infer(x, w, activation=(ops().ACT_TANH, 0.0, 0.0, 0.0))
+        conv.conv_forward_infer(x, w, activation=(ops().ACT_SIGMOID, 0.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="scale and shift go together"):
         conv.conv_forward_infer(x, w, scale=np.ones(3, np.float32))
     with pytest.raises(ValueError, match="bias has 2 values for 3 filters"):

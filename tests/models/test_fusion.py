@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from numbacnn import applications
+from numbacnn.kernels.cpu import blas
 from numbacnn.layers import (
     Activation,
     AveragePooling2D,
@@ -79,7 +80,7 @@ def test_seed_004_models_fuse_conv_bn_relu_and_stay_bit_identical(name):
 def test_partial_chains_and_relu_layers_fuse():
     model = Sequential([
         Conv2D(4, 3, padding="same", input_shape=(7, 6, 2), name="c1"),
-        BatchNormalization(name="bn1"),                 # conv -> bn, then a tanh that stays separate
+        BatchNormalization(name="bn1"),                 # conv -> bn -> tanh
         Activation("tanh", name="tanh"),
         Conv2D(5, 3, name="c2"),
         LeakyReLU(0.1, name="leaky"),                   # conv -> leaky relu, no batch-norm
@@ -88,7 +89,7 @@ def test_partial_chains_and_relu_layers_fuse():
         Flatten(),
         Dense(3),
     ])
-    assert fused_names(model) == [("c1", "bn1", None), ("c2", None, "leaky"), ("c3", None, "capped")]
+    assert fused_names(model) == [("c1", "bn1", "tanh"), ("c2", None, "leaky"), ("c3", None, "capped")]
     check_bit_identical(model, seed=3)
 
 
@@ -96,8 +97,8 @@ def test_what_does_not_fuse():
     inp = Input((8, 3))
     a = Conv1D(4, 3, activation="relu", name="own_relu")(inp)      # its own relu: fused in the layer
     b = BatchNormalization(name="after_relu")(a)                    # relu before bn: no plan
-    c = Conv1D(4, 3, name="before_tanh")(b)
-    d = Activation("tanh", name="tanh")(c)                          # tanh stays numpy's SIMD pass
+    c = Conv1D(4, 3, name="before_sigmoid")(b)
+    d = Activation("sigmoid", name="sigmoid")(c)                    # sigmoid stays a pass of its own
     e = Conv1D(4, 1, name="before_axis1")(d)
     f = BatchNormalization(axis=1, name="axis1")(e)                 # not the filters' axis
     g = Conv1D(2, 1, name="output_conv")(f)                         # the model's output
@@ -160,6 +161,18 @@ def test_max_pooling_joins_the_group():
     check_bit_identical(seed004, seed=2)
 
 
+def test_lenet5_fuses_tanh_and_average_pooling(monkeypatch):
+    """LeNet-5: Conv(tanh) -> AveragePooling twice (the direct route, then the blocked one), the same
+    output as layer by layer: to the bit on vector_gemm, whose rows do not depend on the blocks."""
+    model = applications.get("lenet5")()
+    assert fused_names(model, pools=True) == [("conv2d", None, None, "average_pooling2d"),
+                                              ("conv2d_1", None, None, "average_pooling2d_1")]
+    check_bit_identical(model, seed=12)
+    monkeypatch.setitem(blas._STATE, "vector", True)
+    x = np.random.default_rng(12).standard_normal((33, 28, 28, 1)).astype(np.float32)
+    assert np.array_equal(model.predict(x, verbose=0), layer_by_layer(model, x))
+
+
 def test_poolings_that_do_not_fuse():
     inp = Input((12, 12, 2))
     a = Conv2D(4, 3, activation="relu", name="overlapping")(inp)
@@ -167,9 +180,9 @@ def test_poolings_that_do_not_fuse():
     b = Conv2D(4, 3, activation="relu", padding="same", name="before_same")(a)
     b = MaxPooling2D(2, padding="same", name="pool_same")(b)            # padded windows
     c = Conv2D(4, 1, activation="relu", name="before_avg")(b)
-    c = AveragePooling2D(name="avg")(c)                                  # not a max
-    d = Conv2D(4, 1, activation="tanh", name="tanh_conv")(c)
-    d = MaxPooling2D(1, name="pool_after_tanh")(d)                       # tanh is not fused
+    c = AveragePooling2D(2, strides=1, name="avg")(c)                    # windows overlap
+    d = Conv2D(4, 1, activation="sigmoid", name="sigmoid_conv")(c)
+    d = MaxPooling2D(1, name="pool_after_sigmoid")(d)                    # sigmoid is not fused
     e = Conv2D(4, 1, activation="relu", name="last_conv")(d)
     model = Model(inp, Flatten()(MaxPooling2D(1, name="last_pool")(e)))
     assert fused_names(model, pools=True) == [("last_conv", None, None, "last_pool")]

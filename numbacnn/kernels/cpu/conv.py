@@ -23,9 +23,16 @@ import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
 from .blas import _sum_partials, gemm, single_pool, vector_route
-from .conv_direct import direct_applies, forward_direct, pad_planar, padded_size, weights_direct
+from .conv_direct import (
+    direct_applies,
+    forward_direct,
+    forward_direct_pooled,
+    pad_planar,
+    padded_size,
+    weights_direct,
+)
 from .conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue, _epilogue_args, _epilogue_parallel
-from .pooling import pool_max_forward
+from .pooling import pool_avg_forward, pool_max_forward
 from .vector_gemm import product_into, product_t_add
 from .workspace import workspace_give, workspace_take
 
@@ -186,15 +193,37 @@ def _max_pool_rows(z, y, argmax, base, oh_, pool, ow_):
                                 argmax[q, f] = cell + e
 
 
+@njit(cache=True, nogil=True)
+def _avg_pool_rows(z, y, oh_, pool, ow_):
+    """y (PW, F) = the mean over each window of z, laid out as for ``_max_pool_rows``: the window's
+    cells summed in row-major order from 0 and divided by their count, ``pool_avg_forward``'s
+    arithmetic (its windows here have no padding, so every cell is real)."""
+    pw_, f_ = y.shape
+    count = pool[0] * pool[1] * pool[2]
+    for q in range(pw_):
+        out = y[q]
+        out[:] = 0
+        for dz in range(pool[0]):
+            for dh in range(pool[1]):
+                j = dz * pool[1] + dh
+                for e in range(pool[2]):
+                    v = z[j * ow_ + q * pool[2] + e]
+                    for f in range(f_):
+                        out[f] += v[f]
+        for f in range(f_):
+            out[f] /= count
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, argmax, scratch, conv_out, windows_per_task,
-                         pool, ksize, strides, dilation, pad, out_size, pooled_size, vector):
-    """``_conv_blocked`` followed by max pooling with windows ``pool`` = strides: y (N*PD*PH*PW, F).
+                         pool, ksize, strides, dilation, pad, out_size, pooled_size, vector, average):
+    """``_conv_blocked`` followed by max pooling (average pooling with ``average``) with windows
+    ``pool`` = strides: y (N*PD*PH*PW, F).
 
     A task takes whole pooled rows (n, pd, ph): it builds the columns of their pool[0]*pool[1] conv
     output rows, multiplies them into this thread's ``conv_out`` rows, applies the epilogue and writes
-    only the windows' maxima. Conv rows that no window covers (the last ones when OH % pool != 0) are
-    not computed."""
+    only the windows' maxima (or means). Conv rows that no window covers (the last ones when
+    OH % pool != 0) are not computed."""
     od_, oh_, ow_ = out_size
     pd_, ph_, pw_ = pooled_size
     n_windows = x.shape[0] * pd_ * ph_
@@ -204,6 +233,7 @@ def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, argmax, scratch, c
         g1 = min(n_windows, g0 + windows_per_task)
         tid = get_thread_id()
         block = scratch[tid][:(g1 - g0) * rows * ow_]
+        run_start = run_end = k_start = 0  # conv rows [run_start, run_end) go to block from row k_start
         for g in range(g0, g1):
             ph = g % ph_
             q = g // ph_
@@ -211,9 +241,14 @@ def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, argmax, scratch, c
             n = q // pd_
             for dz in range(pool[0]):
                 r = (n * od_ + pd * pool[0] + dz) * oh_ + ph * pool[1]
-                k = ((g - g0) * rows + dz * pool[1]) * ow_
-                _fill_rows(x, block[k:k + pool[1] * ow_], r, r + pool[1], ksize, strides, dilation, pad,
-                           out_size)
+                k = (g - g0) * rows + dz * pool[1]
+                if r != run_end or k != k_start + run_end - run_start:  # not adjacent: fill the run so far
+                    _fill_rows(x, block[k_start * ow_:(k_start + run_end - run_start) * ow_], run_start,
+                               run_end, ksize, strides, dilation, pad, out_size)
+                    run_start, run_end, k_start = r, r, k
+                run_end += pool[1]
+        _fill_rows(x, block[k_start * ow_:(k_start + run_end - run_start) * ow_], run_start, run_end, ksize,
+                   strides, dilation, pad, out_size)
         z = conv_out[tid][:block.shape[0]]
         product_into(block, wmat, z, vector)
         _epilogue(z, bias, scale, shift, act)
@@ -222,6 +257,9 @@ def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, argmax, scratch, c
             ph = g % ph_
             pd = (g // ph_) % pd_
             base = (pd * pool[0] * oh_ + ph * pool[1]) * ow_
+            if average:
+                _avg_pool_rows(z[k:k + rows * ow_], y[g * pw_:(g + 1) * pw_], oh_, pool, ow_)
+                continue
             arg = argmax[g * pw_:(g + 1) * pw_] if argmax.shape[0] > 0 else argmax
             _max_pool_rows(z[k:k + rows * ow_], y[g * pw_:(g + 1) * pw_], arg, base, oh_, pool, ow_)
 
@@ -420,9 +458,10 @@ def _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post):
     workspace_give(scratch)
 
 
-def _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post, pool, pooled, argmax=None):
+def _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post, pool, pooled, argmax=None,
+                            average=False):
     """``_conv_blocked_pooled``: a task's blocks hold about ``_BLOCK_FLOATS`` column values; ``argmax``
-    (rows of y, F) int32 gets the windows' winners when given."""
+    (rows of y, F) int32 gets the windows' winners when given; ``average`` pools by the mean."""
     if argmax is None:
         argmax = np.empty((0, wmat.shape[1]), dtype=np.int32)
     single_pool()
@@ -432,13 +471,13 @@ def _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post
     scratch = workspace_take((threads, per_task * window_pixels, wmat.shape[0]), x5.dtype)
     conv_out = workspace_take((threads, per_task * window_pixels, wmat.shape[1]), x5.dtype)
     _conv_blocked_pooled(x5, wmat, *post, y, argmax, scratch, conv_out, per_task, pool, ksize, strides,
-                         dilation, pb, out, pooled, vector_route(x5.dtype))
+                         dilation, pb, out, pooled, vector_route(x5.dtype), average)
     workspace_give(conv_out)
     workspace_give(scratch)
 
 
 def pool_geometry(rank, pool, out, caller="conv_forward_infer"):
-    """Max pooling after a convolution with output ``out`` (3 values): ``pool`` (rank values, windows
+    """A pooling after a convolution with output ``out`` (3 values): ``pool`` (rank values, windows
     that are their own strides, no padding) as 3 values, and the pooled size floor(out / pool); errors
     name ``caller``."""
     pool = tuple(int(p) for p in pool)
@@ -505,18 +544,19 @@ def conv_forward(x, w, b=None, strides=None, dilation=None, pad_before=None, pad
 
 
 def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
-                       scale=None, shift=None, activation=None, pool=None):
-    """maxpool(act((conv(x, w) + b) * scale + shift)) in one pass over cache-sized blocks (no columns kept).
+                       scale=None, shift=None, activation=None, pool=None, pool_average=False):
+    """pool(act((conv(x, w) + b) * scale + shift)) in one pass over cache-sized blocks (no columns kept).
 
     Arguments as ``conv_forward``; ``scale`` and ``shift`` (F,) are an inference batch-norm's
     per-channel affine (``batchnorm_infer_affine``), ``activation`` a ``(kind, p0, p1, p2)`` with
-    kind in ``FUSABLE_ACTIVATIONS``, ``pool`` the window of a max pooling whose strides are its window
-    and which has no padding (one size per spatial axis; the output is floor(O / pool)); each is
-    skipped when None. The same as ``conv_forward`` followed by ``batchnorm_forward_infer``,
-    ``activation_forward`` and ``pool_max_forward``, in one pass over y instead of four: to the bit
-    without ``pool``; with it, on the blocked route, the convolution's output is pooled in cache and
-    never written whole, and its product runs on other blocks of rows than without a pool: to the bit
-    on ``vector_gemm`` too, while the BLAS may round a row differently in the last bit.
+    kind in ``FUSABLE_ACTIVATIONS``, ``pool`` the window of a max pooling (an average pooling with
+    ``pool_average``) whose strides are its window and which has no padding (one size per spatial axis;
+    the output is floor(O / pool)); each is skipped when None. The same as ``conv_forward`` followed by
+    ``batchnorm_forward_infer``, ``activation_forward`` and ``pool_max_forward`` (or
+    ``pool_avg_forward``), in one pass over y instead of four: to the bit without ``pool``; with it the
+    convolution's output is pooled in cache and never written whole, and on the blocked route its
+    product runs on other blocks of rows than without a pool: to the bit on ``vector_gemm`` too, while
+    the BLAS may round a row differently in the last bit.
     """
     rank, x5, wmat, geometry, out = _prepare(x, w, strides, dilation, pad_before, pad_after)
     ksize, strides, dilation, pb, pa = geometry
@@ -529,9 +569,17 @@ def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=Non
     direct = not pointwise and direct_applies(c, f, ksize, strides, pb, pa)
     if pool is not None:
         pool, pooled = pool_geometry(rank, pool, out)
-        if not (pointwise or direct):
-            y = np.empty((n * int(np.prod(pooled)), f), dtype=x5.dtype)
-            _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post, pool, pooled)
+        y = np.empty((n * int(np.prod(pooled)), f), dtype=x5.dtype)
+        if direct:
+            done = forward_direct_pooled(x5, wmat, y, ksize, dilation, pb, pa, out, post, pool, pooled,
+                                         pool_average)
+        elif not pointwise:
+            _forward_blocked_pooled(x5, wmat, y, ksize, strides, dilation, pb, out, post, pool, pooled,
+                                    average=pool_average)
+            done = True
+        else:
+            done = False
+        if done:
             return y.reshape((n,) + pooled[3 - rank:] + (f,))
     y = np.empty((n * int(np.prod(out)), f), dtype=x5.dtype)
     if pointwise:
@@ -542,7 +590,11 @@ def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=Non
     else:
         _forward_blocked(x5, wmat, y, ksize, strides, dilation, pb, out, post)
     if pool is not None:
-        y = pool_max_forward(y.reshape((n,) + out + (f,)), pool, pool, (0, 0, 0), pooled)[0]
+        y5 = y.reshape((n,) + out + (f,))
+        if pool_average:
+            y = pool_avg_forward(y5, pool, pool, (0, 0, 0), pooled)
+        else:
+            y = pool_max_forward(y5, pool, pool, (0, 0, 0), pooled)[0]
         out = pooled
     return y.reshape((n,) + out[3 - rank:] + (f,))
 

@@ -8,8 +8,11 @@ numbered on the padded grid, p = (od*Hp + oh)*Wp + ow. A kernel tap at (a, b, e)
 at p plus a constant, ``offs[tap]``, for every p at once, so one filter's output over a stretch of p is a
 sum of shifted input rows times scalars: contiguous loops that LLVM vectorises, four taps per pass over
 an accumulator that stays in L1. The positions with oh >= OH or ow >= OW (the last columns and rows of
-the padded grid) are computed and dropped, a few percent of the work. The valid positions of a stretch
-are consecutive rows of y, where the epilogue (bias, batch-norm, relu) is applied while they are in cache.
+the padded grid) are computed and dropped, a few percent of the work. The epilogue (bias, batch-norm,
+relu or tanh) is applied to the accumulator along the positions, in vector lanes, before the valid
+positions are written out to y. At inference a pooling whose windows are its strides can follow in the
+same task (``_conv_planar_pooled``): the stretch is then whole rows of pooling windows, and only the
+windows' maxima or means are written.
 
 Measured on 2 cores against the blocked im2col route (which copies runs of kw*C values when C > 1),
 at inference, b32 / b128: LeNet-5's first convolution (C=1, F=6, 5x5) 2.5x / 3.0x, C=3 F=8 3x3 1.5x /
@@ -28,7 +31,7 @@ F=12 C=3 3x3 1.4x / 1.3x, F=8 1.0-2.1x; with 16 filters 0.6-1.2x.
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
-from .conv_epilogue import _epilogue
+from .conv_epilogue import _epilogue_planar
 from .workspace import workspace_give, workspace_take
 
 __all__ = []
@@ -58,7 +61,7 @@ def _pad_planar(x, xp, pad):
                         xp[n, c, z + pad[0], y + pad[1], xx + pad[2]] = x[n, z, y, xx, c]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _accumulate(src, acc, m, w, offs, p0):
     """acc[p] += sum over taps t of w[t] * src[p0 + p + offs[t]], for 0 <= p < m; four taps a pass.
 
@@ -83,12 +86,13 @@ def _accumulate(src, acc, m, w, offs, p0):
         t += 1
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _conv_planar(xp, wt, offs, bias, scale, shift, act, y, acc, tile, padded, out_size):
     """y (N*OD*OH*OW, F) = epilogue(conv), from xp (N, C, Dp*Hp*Wp) and wt (F, C, taps).
 
     One task per sample and stretch of ``tile`` positions of the padded grid; its accumulator is this
-    thread's ``acc`` (F, tile)."""
+    thread's ``acc`` (F, tile), where the epilogue is applied along the positions (in vector lanes,
+    the tanh too) before the valid ones are written out."""
     n_, c_, _ = xp.shape
     f_ = wt.shape[0]
     od_, oh_, ow_ = out_size
@@ -107,17 +111,13 @@ def _conv_planar(xp, wt, offs, bias, scale, shift, act, y, acc, tile, padded, ou
             af[:m] = 0
             for c in range(c_):
                 _accumulate(xp[n, c], af, m, wt[f, c], offs, p0)
+        _epilogue_planar(a, m, bias, scale, shift, act)
         od = p0 // plane  # the position p0 + i on the padded grid is (od, oh, ow), stepped along
         oh = (p0 - od * plane) // wp
         ow = p0 - od * plane - oh * wp
-        first = -1
-        last = -1
         for i in range(m):
             if oh < oh_ and ow < ow_:
-                last = n * per_sample + (od * oh_ + oh) * ow_ + ow
-                if first < 0:
-                    first = last
-                out = y[last]
+                out = y[n * per_sample + (od * oh_ + oh) * ow_ + ow]
                 for f in range(f_):
                     out[f] = a[f, i]
             ow += 1
@@ -127,8 +127,87 @@ def _conv_planar(xp, wt, offs, bias, scale, shift, act, y, acc, tile, padded, ou
                 if oh == hp:
                     oh = 0
                     od += 1
-        if first >= 0:
-            _epilogue(y[first:last + 1], bias, scale, shift, act)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pool_2x2(af, base, wp, out, f, average):
+    """out[q, f] = the max, or mean, of the 2x2 window q of the planar row af from ``base`` (row pitch
+    wp): the cells in row-major order, with the general loop's arithmetic, unrolled."""
+    for q in range(out.shape[0]):
+        c = base + 2 * q
+        v0, v1, v2, v3 = af[c], af[c + 1], af[c + wp], af[c + wp + 1]
+        if average:
+            out[q, f] = ((((af.dtype.type(0) + v0) + v1) + v2) + v3) / 4
+        else:
+            best = v0
+            for v in (v1, v2, v3):
+                if v > best or (np.isnan(v) and not np.isnan(best)):
+                    best = v
+            out[q, f] = best
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def _conv_planar_pooled(xp, wt, offs, bias, scale, shift, act, y, acc, rows_per_task, padded, out_size, pool,
+                        pooled_size, average):
+    """``_conv_planar`` followed by a pooling whose windows are its strides and one plane deep
+    (pool[0] == 1): y (N*OD*PH*PW, F) the windows' maxima, or means with ``average``.
+
+    A task takes ``rows_per_task`` pooled rows of one sample and plane: it accumulates their pool[1]
+    conv rows each on the padded grid (up to the last valid position), applies the epilogue along the
+    positions (``_epilogue_planar``, in vector lanes) and writes only the pooled values, each window
+    visited in row-major order with ``pool_max_forward``'s comparison or ``pool_avg_forward``'s sum
+    and division, so the result is theirs to the bit. The conv output is never written."""
+    n_, c_, _ = xp.shape
+    f_ = wt.shape[0]
+    od_, _, ow_ = out_size
+    _, ph_, pw_ = pooled_size
+    hp, wp = padded[1], padded[2]
+    count = pool[1] * pool[2]
+    groups = (ph_ + rows_per_task - 1) // rows_per_task
+    for task in prange(n_ * od_ * groups):
+        g = task % groups
+        od = (task // groups) % od_
+        n = task // (groups * od_)
+        r0 = g * rows_per_task
+        r1 = min(ph_, r0 + rows_per_task)
+        p0 = (od * hp + r0 * pool[1]) * wp
+        m = ((r1 - r0) * pool[1] - 1) * wp + ow_  # up to the last valid position of the last conv row
+        a = acc[get_thread_id()]
+        for f in range(f_):
+            af = a[f]
+            af[:m] = 0
+            for c in range(c_):
+                _accumulate(xp[n, c], af, m, wt[f, c], offs, p0)
+        _epilogue_planar(a, m, bias, scale, shift, act)
+        for ph in range(r0, r1):
+            base = (ph - r0) * pool[1] * wp
+            out = y[((n * od_ + od) * ph_ + ph) * pw_:((n * od_ + od) * ph_ + ph + 1) * pw_]
+            for f in range(f_):
+                af = a[f]
+                if pool[1] == 2 and pool[2] == 2:  # LeNet's and most CNNs' window, unrolled
+                    _pool_2x2(af, base, wp, out, f, average)
+                    continue
+                for q in range(pw_):
+                    first = base + q * pool[2]
+                    if average:
+                        total = af.dtype.type(0)
+                        for dh in range(pool[1]):
+                            for e in range(pool[2]):
+                                total += af[first + dh * wp + e]
+                        out[q, f] = total / count
+                    else:
+                        best = af[first]
+                        for dh in range(pool[1]):
+                            for e in range(pool[2]):
+                                v = af[first + dh * wp + e]
+                                if v > best or (np.isnan(v) and not np.isnan(best)):
+                                    best = v
+                        out[q, f] = best
+
+
+def _tile(f):
+    """Positions per accumulator block for F filters: F * tile values stay within ``_ACC_FLOATS``."""
+    return max(1, min(2048, _ACC_FLOATS // f))
 
 
 def padded_size(x5, pb, pa):
@@ -152,7 +231,7 @@ def forward_direct(x5, wmat, y, ksize, dilation, pb, pa, out, post, keep=False):
     taps = wmat.shape[0] // c
     wt = np.ascontiguousarray(wmat.reshape(taps, c, f).transpose(2, 1, 0))
     xp = pad_planar(x5, pb, pa)
-    tile = max(1, min(2048, _ACC_FLOATS // f))
+    tile = _tile(f)
     acc = workspace_take((get_num_threads(), f, tile), x5.dtype)
     _conv_planar(xp.reshape(n, c, -1), wt, _offsets(ksize, dilation, padded), *post, y, acc, tile, padded,
                  out)
@@ -161,6 +240,40 @@ def forward_direct(x5, wmat, y, ksize, dilation, pb, pa, out, post, keep=False):
         return xp
     workspace_give(xp)
     return None
+
+
+def _pooled_rows_per_task(n, out, pool, pooled, padded, f):
+    """Pooled rows per task of ``_conv_planar_pooled``: as many as fit the accumulator, and enough tasks
+    for every thread; 0 when one pooled row's conv rows do not fit (or the window is deeper than one
+    plane), and the pooling is then a pass of its own."""
+    tile = _tile(f)
+    wp = padded[2]
+    fit = ((tile - out[2]) // wp + 1) // pool[1]
+    if pool[0] != 1 or fit < 1:
+        return 0
+    tasks_wanted = 2 * get_num_threads()
+    return max(1, min(fit, -(-(n * out[0] * pooled[1]) // tasks_wanted)))
+
+
+def forward_direct_pooled(x5, wmat, y, ksize, dilation, pb, pa, out, post, pool, pooled, average):
+    """y (N*PD*PH*PW, F) = the stride-1 convolution of x5 with the epilogue ``post``, pooled by windows
+    ``pool`` (3 values, their own strides, no padding; the pooled size ``pooled``): maxima, or means
+    with ``average``. False, with y untouched, where ``_pooled_rows_per_task`` finds it does not fit."""
+    n, c, f = x5.shape[0], x5.shape[-1], wmat.shape[1]
+    padded = padded_size(x5, pb, pa)
+    rows = _pooled_rows_per_task(n, out, pool, pooled, padded, f)
+    if rows == 0:
+        return False
+    taps = wmat.shape[0] // c
+    wt = np.ascontiguousarray(wmat.reshape(taps, c, f).transpose(2, 1, 0))
+    xp = pad_planar(x5, pb, pa)
+    tile = _tile(f)
+    acc = workspace_take((get_num_threads(), f, tile), x5.dtype)
+    _conv_planar_pooled(xp.reshape(n, c, -1), wt, _offsets(ksize, dilation, padded), *post, y, acc, rows,
+                        padded, out, pool, pooled, average)
+    workspace_give(acc)
+    workspace_give(xp)
+    return True
 
 
 def pad_planar(x5, pb, pa):

@@ -1,33 +1,36 @@
 """The per-channel epilogue that both convolution routes of ``conv_forward_infer`` apply to their
-output while it is still in cache: bias, an inference batch-norm's affine, then relu.
+output while it is still in cache: bias, an inference batch-norm's affine, then relu or tanh.
 
-Each step is the float32 arithmetic of the separate kernels (a float32 bias add, batch-norm's
-``_affine``, the relu kernel), so a fused result is bit-identical to the passes it replaces. Training's
-convolution applies its bias and relu with it too (``conv_forward(..., activation=...)``).
+Each step is the arithmetic of the separate kernels (a float32 bias add, batch-norm's ``_affine``, the
+relu kernel, the tanh kernel's ``tanh_value``), so a fused result is bit-identical to the passes it
+replaces. Training's convolution applies its bias and relu with it too (``conv_forward(...,
+activation=...)``).
 """
 
 import numpy as np
 from numba import njit, prange
 
-from .activations import ACT_LINEAR, ACT_RELU, _act_value
+from .activations import ACT_LINEAR, ACT_RELU, ACT_TANH, _act_value
+from .vector_math import tanh_value
 
 __all__ = ["FUSABLE_ACTIVATIONS"]
 
-# The activations ``conv_forward_infer`` applies in its blocks: cheap per element, and the same scalar
-# code as their own kernel. Others (tanh, sigmoid) stay a separate pass over numpy's SIMD functions.
-FUSABLE_ACTIVATIONS = (ACT_LINEAR, ACT_RELU)
+# The activations ``conv_forward_infer`` applies in its blocks: the same scalar code as their own
+# kernel, and cheap in vector lanes. Others (sigmoid, elu, ...) stay a separate pass.
+FUSABLE_ACTIVATIONS = (ACT_LINEAR, ACT_RELU, ACT_TANH)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _epilogue(out, bias, scale, shift, act):
     """out (M,F) = f(out + bias) with f: ``* scale + shift`` (when given), then relu (``act[0]``
-    ACT_RELU, parameters ``act[1:]``) or nothing (ACT_LINEAR); arrays of length 0 are absent. Each step
-    is the float32 arithmetic of the separate kernels (``y += b``, batch-norm's ``_affine``, the relu
-    kernel), so the fused result is bit-identical to the three passes."""
+    ACT_RELU, parameters ``act[1:]``), tanh (ACT_TANH) or nothing (ACT_LINEAR); arrays of length 0 are
+    absent. Each step is the arithmetic of the separate kernels (``y += b``, batch-norm's ``_affine``,
+    the relu kernel, the tanh kernel's ``tanh_value``), so the fused result is bit-identical to the
+    passes it replaces."""
     m_, f_ = out.shape
     has_bias = bias.shape[0] == f_
     has_affine = scale.shape[0] == f_
-    relu = act[0] == ACT_RELU
+    kind = act[0]
     for i in range(m_):
         for j in range(f_):
             v = out[i, j]
@@ -35,10 +38,39 @@ def _epilogue(out, bias, scale, shift, act):
                 v += bias[j]
             if has_affine:
                 v = v * scale[j] + shift[j]
-            if relu:
+            if kind == ACT_RELU:
                 out[i, j] = _act_value(np.float64(v), ACT_RELU, act[1], act[2], act[3])
+            elif kind == ACT_TANH:
+                out[i, j] = tanh_value(v)
             else:
                 out[i, j] = v
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _epilogue_planar(acc, m, bias, scale, shift, act):
+    """``_epilogue`` on a planar block acc (F, >= m): filter f's first m values, along the positions
+    (contiguous, so the tanh runs in vector lanes); the same arithmetic per value."""
+    f_ = acc.shape[0]
+    has_bias = bias.shape[0] == f_
+    has_affine = scale.shape[0] == f_
+    kind = act[0]
+    for f in range(f_):
+        row = acc[f]
+        b = bias[f] if has_bias else row.dtype.type(0)
+        sc = scale[f] if has_affine else row.dtype.type(1)
+        sh = shift[f] if has_affine else row.dtype.type(0)
+        for i in range(m):
+            v = row[i]
+            if has_bias:
+                v += b
+            if has_affine:
+                v = v * sc + sh
+            if kind == ACT_RELU:
+                row[i] = _act_value(np.float64(v), ACT_RELU, act[1], act[2], act[3])
+            elif kind == ACT_TANH:
+                row[i] = tanh_value(v)
+            else:
+                row[i] = v
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -49,15 +81,16 @@ def _epilogue_parallel(y, bias, scale, shift, act, rows_per_task):
         _epilogue(y[t * rows_per_task:min(m_, (t + 1) * rows_per_task)], bias, scale, shift, act)
 
 
-def _epilogue_activation(scale, shift, activation):
-    """``conv_forward_infer``'s argument checks (both devices): the activation as ``(kind, p0, p1, p2)``,
-    linear when None; a ValueError for scale without shift or a kind it cannot apply."""
+def _epilogue_activation(scale, shift, activation, fusable=FUSABLE_ACTIVATIONS):
+    """``conv_forward_infer``'s argument checks (both devices, each with its ``fusable`` kinds): the
+    activation as ``(kind, p0, p1, p2)``, linear when None; a ValueError for scale without shift or a
+    kind it cannot apply."""
     if (scale is None) != (shift is None):
         raise ValueError("conv_forward_infer: scale and shift go together")
     kind, *params = activation if activation is not None else (ACT_LINEAR,)
-    if kind not in FUSABLE_ACTIVATIONS:
+    if kind not in fusable:
         raise ValueError(f"conv_forward_infer: activation kind {kind} is not one it applies in its "
-                         f"blocks (only {FUSABLE_ACTIVATIONS})")
+                         f"blocks (only {fusable})")
     return (int(kind),) + tuple(float(p) for p in params) + (0.0,) * (3 - len(params))
 
 

@@ -17,7 +17,7 @@ from . import launch
 from .activations import ACT_LINEAR, _forward_in_place
 from .blas import column_sums, matmul
 from .normalization import _affine_in_place
-from .pooling import pool_max_forward
+from .pooling import pool_avg_forward, pool_max_forward
 from .workspace import workspace_give, workspace_take
 
 __all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
@@ -206,10 +206,11 @@ def conv_forward_pooled(x, w, b=None, strides=None, dilation=None, pad_before=No
 
 
 def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=None, pad_after=None,
-                       scale=None, shift=None, activation=None, pool=None):
-    """maxpool(act((conv(x, w) + b) * scale + shift)), the CPU kernel's twin in arguments and results:
+                       scale=None, shift=None, activation=None, pool=None, pool_average=False):
+    """pool(act((conv(x, w) + b) * scale + shift)), the CPU kernel's twin in arguments and results:
     here ``conv_forward`` (bias in the product's epilogue), then the affine and the activation in place,
-    one elementwise kernel each, so no second output array is allocated, then ``pool_max_forward``."""
+    one elementwise kernel each, so no second output array is allocated, then ``pool_max_forward`` (or
+    ``pool_avg_forward`` with ``pool_average``)."""
     kind, *params = _epilogue_activation(scale, shift, activation)
     y = conv_forward(x, w, b, strides, dilation, pad_before, pad_after)
     shape = _shape(y)
@@ -223,7 +224,11 @@ def conv_forward_infer(x, w, b=None, strides=None, dilation=None, pad_before=Non
     rank = len(shape) - 2
     out = (1,) * (3 - rank) + shape[1:-1]
     pool, pooled = pool_geometry(rank, pool, out)
-    y = pool_max_forward(y.reshape((shape[0],) + out + (f,)), pool, pool, (0, 0, 0), pooled)[0]
+    y5 = y.reshape((shape[0],) + out + (f,))
+    if pool_average:
+        y = pool_avg_forward(y5, pool, pool, (0, 0, 0), pooled)
+    else:
+        y = pool_max_forward(y5, pool, pool, (0, 0, 0), pooled)[0]
     return y.reshape((shape[0],) + pooled[3 - rank:] + (f,))
 
 

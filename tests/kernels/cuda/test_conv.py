@@ -8,7 +8,7 @@ import pytest
 from numba import cuda
 
 from numbacnn.kernels.cpu import conv as cpu
-from numbacnn.kernels.cpu.activations import ACT_RELU, ACT_TANH
+from numbacnn.kernels.cpu.activations import ACT_RELU, ACT_SIGMOID, ACT_TANH
 from numbacnn.kernels.cuda import conv
 
 F32 = {"rtol": 1e-5, "atol": 1e-5}
@@ -136,14 +136,16 @@ def test_conv_forward_infer_matches_cpu(name, affine):
     np.testing.assert_allclose(y.copy_to_host(), expected, **F32)
 
 
+@pytest.mark.parametrize("average", [False, True])
 @pytest.mark.parametrize("name,pool", [("1d-valid", (2,)), ("2d-dilation-asym", (2, 2)),
                                        ("3d-valid", (1, 2, 3))])
-def test_conv_forward_infer_pools_as_the_cpu_does(name, pool):
-    """The max pooling of ``conv_forward_infer(pool=...)``: the CPU's pooled result (odd sizes dropped)."""
+def test_conv_forward_infer_pools_as_the_cpu_does(name, pool, average):
+    """The max (or average, after a tanh) pooling of ``conv_forward_infer(pool=...)``: the CPU's pooled
+    result (odd sizes dropped)."""
     x, w, b, _, geometry = make(CASES[name], seed=7)
-    act = (ACT_RELU, 0.0, np.inf, 0.0)
-    expected = cpu.conv_forward_infer(x, w, b, *geometry, activation=act, pool=pool)
-    y = conv.conv_forward_infer(*dev(x, w, b), *geometry, activation=act, pool=pool)
+    act = (ACT_TANH, 0.0, 0.0, 0.0) if average else (ACT_RELU, 0.0, np.inf, 0.0)
+    expected = cpu.conv_forward_infer(x, w, b, *geometry, activation=act, pool=pool, pool_average=average)
+    y = conv.conv_forward_infer(*dev(x, w, b), *geometry, activation=act, pool=pool, pool_average=average)
     assert y.shape == expected.shape and y.dtype == np.float32
     np.testing.assert_allclose(y.copy_to_host(), expected, **F32)
     with pytest.raises(ValueError, match="is larger than the convolution's output"):
@@ -162,6 +164,6 @@ def test_conv_forward_applies_the_activation_after_the_bias(name):
 def test_conv_forward_infer_refuses_what_the_cpu_refuses():
     x, w, b, _, geometry = make(CASES["2d-valid"])
     with pytest.raises(ValueError, match="activation kind .* not one"):
-        conv.conv_forward_infer(*dev(x, w, b), *geometry, activation=(ACT_TANH, 0.0, 0.0, 0.0))
+        conv.conv_forward_infer(*dev(x, w, b), *geometry, activation=(ACT_SIGMOID, 0.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="scale and shift go together"):
         conv.conv_forward_infer(*dev(x, w, b), *geometry, scale=cuda.to_device(np.ones(3, np.float32)))
