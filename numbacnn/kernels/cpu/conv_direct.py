@@ -61,7 +61,7 @@ def _pad_planar(x, xp, pad):
                         xp[n, c, z + pad[0], y + pad[1], xx + pad[2]] = x[n, z, y, xx, c]
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, nogil=True)
 def _accumulate(src, acc, m, w, offs, p0):
     """acc[p] += sum over taps t of w[t] * src[p0 + p + offs[t]], for 0 <= p < m; four taps a pass.
 
