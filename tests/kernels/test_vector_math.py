@@ -8,7 +8,7 @@ import pytest
 from numba import njit, prange
 
 from numbacnn.kernels.cpu import activations
-from numbacnn.kernels.cpu.vector_math import tanh_value
+from numbacnn.kernels.cpu.vector_math import copy_run, tanh_value
 
 
 @njit(parallel=True, cache=True)
@@ -25,6 +25,11 @@ def _ulp_error(y, x):
 def _scalar_loop(x, y):
     for i in range(x.shape[0]):
         y[i] = tanh_value(x[i])
+
+
+@njit(cache=True)
+def _copy(dst, di, src, si, n):
+    copy_run(dst, di, src, si, n)
 
 
 def _tanh32(x):
@@ -73,3 +78,20 @@ def test_tanh_against_numpy(dtype):
     y = _tanh32(x) if dtype == np.float32 else activations.activation_forward(x, activations.ACT_TANH)
     assert y.dtype == dtype and y.shape == x.shape
     np.testing.assert_allclose(y, np.tanh(x), rtol=2e-7 if dtype == np.float32 else 1e-15, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_copy_run_copies_exactly_the_run(dtype):
+    """Every length from 0 to 50 (no chunk, a masked tail only, full chunks and a tail) at odd offsets:
+    the run lands, nothing around it moves (the masked lanes neither read into nor write past it)."""
+    src = np.arange(1, 201, dtype=dtype)
+    for n in range(51):
+        for di, si in ((0, 0), (3, 17), (101, 149)):
+            dst = np.full(160, -1, dtype)
+            _copy(dst, di, src, si, n)
+            expected = np.full(160, -1, dtype)
+            expected[di:di + n] = src[si:si + n]
+            np.testing.assert_array_equal(dst, expected)
+    end = np.zeros(16, dtype)  # a run that ends at the last element of both arrays
+    _copy(end, 9, src[-7:].copy(), 0, 7)
+    np.testing.assert_array_equal(end[9:], src[-7:])

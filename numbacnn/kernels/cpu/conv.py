@@ -34,6 +34,7 @@ from .conv_direct import (
 from .conv_epilogue import FUSABLE_ACTIVATIONS, _epilogue, _epilogue_args, _epilogue_parallel
 from .pooling import pool_avg_forward, pool_max_forward
 from .vector_gemm import product_into, product_t_add
+from .vector_math import copy_run
 from .workspace import workspace_give, workspace_take
 
 __all__ = ["FUSABLE_ACTIVATIONS", "conv_backward_bias", "conv_backward_input", "conv_backward_weights",
@@ -93,14 +94,18 @@ def _fill_rows(x, block, r0, r1, ksize, strides, dilation, pad, out_size):
     """block[(r - r0)*OW + ow, :] = the taps of output pixel (r, ow), for output rows r0 <= r < r1.
 
     An output row r is (n, od, oh). Without dilation along W, a kernel row's taps of an output column
-    whose window lies inside the image are kw*C consecutive input values, copied as one run; the
-    columns at the borders (and dilated kernels) go tap by tap (``_fill_taps``), zeros for the padding.
+    whose window lies inside the image are kw*C consecutive input values, copied as one run in 16-lane
+    moves (``copy_run``); the columns at the borders (and dilated kernels) go tap by tap
+    (``_fill_taps``), zeros for the padding. x and block must be C-contiguous.
     """
     n_, d_, h_, w_, c_ = x.shape
     kd_, kh_, kw_ = ksize
     od_, oh_, ow_ = out_size
     sw, pw = strides[2], pad[2]
     run = kw_ * c_
+    width = block.shape[1]
+    x_flat = x.reshape(-1)
+    block_flat = block.reshape(-1)
     for r in range(r0, r1):
         oh = r % oh_
         q = r // oh_
@@ -114,17 +119,14 @@ def _fill_rows(x, block, r0, r1, ksize, strides, dilation, pad, out_size):
                 y = oh * strides[1] - pad[1] + b * dilation[1]
                 row_in = 0 <= z < d_ and 0 <= y < h_
                 src = x[n, z, y] if row_in else x[n, 0, 0]
-                if row_in and dilation[2] == 1 and c_ > 1:  # one channel: tap by tap measured faster
+                if row_in and dilation[2] == 1:
                     # the output columns whose window ow*sw - pw ... + kw - 1 lies inside [0, W)
                     i0 = min(ow_, (pw + sw - 1) // sw)
                     i1 = max(i0, min(ow_, (w_ - kw_ + pw) // sw + 1))
-                    flat = src.reshape(w_ * c_)
+                    row_start = ((n * d_ + z) * h_ + y) * w_ * c_
                     for ow in range(i0, i1):
-                        s0 = (ow * sw - pw) * c_
-                        dst = block[base + ow, col:col + run]
-                        values = flat[s0:s0 + run]
-                        for i in range(run):
-                            dst[i] = values[i]
+                        copy_run(block_flat, (base + ow) * width + col, x_flat,
+                                 row_start + (ow * sw - pw) * c_, run)
                     _fill_taps(src, row_in, block, base, col, 0, i0, kw_, c_, sw, 1, pw, w_)
                     _fill_taps(src, row_in, block, base, col, i1, ow_, kw_, c_, sw, 1, pw, w_)
                 else:
