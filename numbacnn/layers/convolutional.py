@@ -135,9 +135,10 @@ class BaseConv(Layer):
                 return self.forward_fused(x, activation=fused)
             return self.activation.forward(ops().conv_forward(x, self.kernel.value, bias, *geometry))
         # training keeps the im2col columns for the weight gradient
-        if self.relu_fused_in_training():
-            # a relu without negative slope, threshold >= 0: its derivative reads the same from a as from z,
-            # so z is not kept, and the relu is applied with the bias in the same pass
+        if self.relu_fused_in_training() or (fused is not None and fused[0] == ops().ACT_TANH):
+            # a relu without negative slope, threshold >= 0, or a tanh: its derivative reads from a alone
+            # (the same for a relu from a as from z), so z is not kept, and the activation is applied
+            # with the bias in the same pass
             a, cols = ops().conv_forward(x, self.kernel.value, bias, *geometry, return_cols=True,
                                          activation=fused)
             self._cache = [x, a, a, cols, False]

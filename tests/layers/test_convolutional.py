@@ -99,11 +99,12 @@ def test_gradients(make, shape):
     check_layer_gradients(make(), x)
 
 
-@pytest.mark.parametrize("activation", ["relu", "relu6", "leaky_relu", "tanh"])
+@pytest.mark.parametrize("activation", ["relu", "relu6", "leaky_relu", "tanh", "sigmoid"])
 def test_training_with_its_own_relu_matches_a_separate_activation_layer(activation):
-    """A relu without negative slope is applied with the bias in the convolution's pass and its
-    derivative read from the output (z is not kept): outputs, input and weight gradients must be those
-    of the convolution followed by an Activation layer, to the bit (leaky relu and tanh keep z)."""
+    """A relu without negative slope, or a tanh, is applied with the bias in the convolution's pass and
+    its derivative read from the output (z is not kept): outputs, input and weight gradients must be
+    those of the convolution followed by an Activation layer, to the bit (leaky relu and sigmoid keep
+    z)."""
     from numbacnn.layers import Activation
 
     rng = np.random.default_rng(4)
@@ -129,7 +130,7 @@ def test_training_with_its_own_relu_matches_a_separate_activation_layer(activati
     assert np.array_equal(fused.kernel.grad, plain.kernel.grad)
     assert np.array_equal(fused.bias.grad, plain.bias.grad)
     kept_z = fused._cache[1] is not fused._cache[2]
-    assert kept_z == (activation in ("leaky_relu", "tanh"))
+    assert kept_z == (activation in ("leaky_relu", "sigmoid"))
 
 
 def test_weight_gradients_accumulate():
