@@ -86,6 +86,18 @@ def _accumulate(src, acc, m, w, offs, p0):
         t += 1
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _stretch(xs, wt, offs, p0, m, a, bias, scale, shift, act):
+    """a[f, :m] = the epilogue of filter f's output at the padded-grid positions p0 ... p0 + m - 1 of one
+    sample, xs (C, Dp*Hp*Wp): its channels' shifted rows accumulated, then ``_epilogue_planar``."""
+    for f in range(wt.shape[0]):
+        af = a[f]
+        af[:m] = 0
+        for c in range(xs.shape[0]):
+            _accumulate(xs[c], af, m, wt[f, c], offs, p0)
+    _epilogue_planar(a, m, bias, scale, shift, act)
+
+
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _conv_planar(xp, wt, offs, bias, scale, shift, act, y, acc, tile, padded, out_size):
     """y (N*OD*OH*OW, F) = epilogue(conv), from xp (N, C, Dp*Hp*Wp) and wt (F, C, taps).
@@ -93,8 +105,7 @@ def _conv_planar(xp, wt, offs, bias, scale, shift, act, y, acc, tile, padded, ou
     One task per sample and stretch of ``tile`` positions of the padded grid; its accumulator is this
     thread's ``acc`` (F, tile), where the epilogue is applied along the positions (in vector lanes,
     the tanh too) before the valid ones are written out."""
-    n_, c_, _ = xp.shape
-    f_ = wt.shape[0]
+    n_, f_ = xp.shape[0], wt.shape[0]
     od_, oh_, ow_ = out_size
     hp, wp = padded[1], padded[2]
     plane = hp * wp
@@ -106,12 +117,7 @@ def _conv_planar(xp, wt, offs, bias, scale, shift, act, y, acc, tile, padded, ou
         p0 = (task - n * stretches) * tile
         m = min(tile, span - p0)
         a = acc[get_thread_id()]
-        for f in range(f_):
-            af = a[f]
-            af[:m] = 0
-            for c in range(c_):
-                _accumulate(xp[n, c], af, m, wt[f, c], offs, p0)
-        _epilogue_planar(a, m, bias, scale, shift, act)
+        _stretch(xp[n], wt, offs, p0, m, a, bias, scale, shift, act)
         od = p0 // plane  # the position p0 + i on the padded grid is (od, oh, ow), stepped along
         oh = (p0 - od * plane) // wp
         ow = p0 - od * plane - oh * wp
@@ -157,8 +163,7 @@ def _conv_planar_pooled(xp, wt, offs, bias, scale, shift, act, y, acc, rows_per_
     positions (``_epilogue_planar``, in vector lanes) and writes only the pooled values, each window
     visited in row-major order with ``pool_max_forward``'s comparison or ``pool_avg_forward``'s sum
     and division, so the result is theirs to the bit. The conv output is never written."""
-    n_, c_, _ = xp.shape
-    f_ = wt.shape[0]
+    n_, f_ = xp.shape[0], wt.shape[0]
     od_, _, ow_ = out_size
     _, ph_, pw_ = pooled_size
     hp, wp = padded[1], padded[2]
@@ -173,12 +178,7 @@ def _conv_planar_pooled(xp, wt, offs, bias, scale, shift, act, y, acc, rows_per_
         p0 = (od * hp + r0 * pool[1]) * wp
         m = ((r1 - r0) * pool[1] - 1) * wp + ow_  # up to the last valid position of the last conv row
         a = acc[get_thread_id()]
-        for f in range(f_):
-            af = a[f]
-            af[:m] = 0
-            for c in range(c_):
-                _accumulate(xp[n, c], af, m, wt[f, c], offs, p0)
-        _epilogue_planar(a, m, bias, scale, shift, act)
+        _stretch(xp[n], wt, offs, p0, m, a, bias, scale, shift, act)
         for ph in range(r0, r1):
             base = (ph - r0) * pool[1] * wp
             out = y[((n * od_ + od) * ph_ + ph) * pw_:((n * od_ + od) * ph_ + ph + 1) * pw_]
