@@ -3,7 +3,7 @@ output while it is still in cache: bias, an inference batch-norm's affine, then 
 
 Each step is the arithmetic of the separate kernels (a float32 bias add, batch-norm's ``_affine``, the
 relu kernel, the tanh kernel's ``tanh_value``), so a fused result is bit-identical to the passes it
-replaces. Training's convolution applies its bias and relu with it too (``conv_forward(...,
+replaces. Training's convolution applies its bias and relu or tanh with it too (``conv_forward(...,
 activation=...)``).
 """
 
