@@ -196,7 +196,7 @@ def _max_pool_rows(z, y, argmax, base, oh_, pool, ow_):
 
 
 @njit(cache=True, nogil=True)
-def _avg_pool_rows(z, y, oh_, pool, ow_):
+def _avg_pool_rows(z, y, pool, ow_):
     """y (PW, F) = the mean over each window of z, laid out as for ``_max_pool_rows``: the window's
     cells summed in row-major order from 0 and divided by their count, ``pool_avg_forward``'s
     arithmetic (its windows here have no padding, so every cell is real)."""
@@ -260,7 +260,7 @@ def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, argmax, scratch, c
             pd = (g // ph_) % pd_
             base = (pd * pool[0] * oh_ + ph * pool[1]) * ow_
             if average:
-                _avg_pool_rows(z[k:k + rows * ow_], y[g * pw_:(g + 1) * pw_], oh_, pool, ow_)
+                _avg_pool_rows(z[k:k + rows * ow_], y[g * pw_:(g + 1) * pw_], pool, ow_)
                 continue
             arg = argmax[g * pw_:(g + 1) * pw_] if argmax.shape[0] > 0 else argmax
             _max_pool_rows(z[k:k + rows * ow_], y[g * pw_:(g + 1) * pw_], arg, base, oh_, pool, ow_)

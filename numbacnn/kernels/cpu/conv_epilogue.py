@@ -20,6 +20,17 @@ __all__ = ["FUSABLE_ACTIVATIONS"]
 FUSABLE_ACTIVATIONS = (ACT_LINEAR, ACT_RELU, ACT_TANH)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _activate(v, act):
+    """The epilogue's activation of one value: relu (``act[0]`` ACT_RELU, parameters ``act[1:]``, the
+    relu kernel's float64 arithmetic), tanh (ACT_TANH, ``tanh_value`` in v's type) or v itself."""
+    if act[0] == ACT_RELU:
+        return _act_value(np.float64(v), ACT_RELU, act[1], act[2], act[3])
+    if act[0] == ACT_TANH:
+        return tanh_value(v)
+    return v
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _epilogue(out, bias, scale, shift, act):
     """out (M,F) = f(out + bias) with f: ``* scale + shift`` (when given), then relu (``act[0]``
@@ -30,7 +41,6 @@ def _epilogue(out, bias, scale, shift, act):
     m_, f_ = out.shape
     has_bias = bias.shape[0] == f_
     has_affine = scale.shape[0] == f_
-    kind = act[0]
     for i in range(m_):
         for j in range(f_):
             v = out[i, j]
@@ -38,12 +48,7 @@ def _epilogue(out, bias, scale, shift, act):
                 v += bias[j]
             if has_affine:
                 v = v * scale[j] + shift[j]
-            if kind == ACT_RELU:
-                out[i, j] = _act_value(np.float64(v), ACT_RELU, act[1], act[2], act[3])
-            elif kind == ACT_TANH:
-                out[i, j] = tanh_value(v)
-            else:
-                out[i, j] = v
+            out[i, j] = _activate(v, act)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -53,7 +58,6 @@ def _epilogue_planar(acc, m, bias, scale, shift, act):
     f_ = acc.shape[0]
     has_bias = bias.shape[0] == f_
     has_affine = scale.shape[0] == f_
-    kind = act[0]
     for f in range(f_):
         row = acc[f]
         b = bias[f] if has_bias else row.dtype.type(0)
@@ -65,12 +69,7 @@ def _epilogue_planar(acc, m, bias, scale, shift, act):
                 v += b
             if has_affine:
                 v = v * sc + sh
-            if kind == ACT_RELU:
-                row[i] = _act_value(np.float64(v), ACT_RELU, act[1], act[2], act[3])
-            elif kind == ACT_TANH:
-                row[i] = tanh_value(v)
-            else:
-                row[i] = v
+            row[i] = _activate(v, act)
 
 
 @njit(parallel=True, cache=True, nogil=True)
