@@ -195,6 +195,11 @@ class TrainingMixin:
         self._reset_metrics()
         return self._format_logs(self._test_step(x, y), return_dict)
 
+    def predict_on_batch(self, x):
+        """The outputs for ``x`` as one batch (inference mode), as Keras's ``predict_on_batch``: one
+        forward pass whatever its size, no progress bar; works uncompiled, as ``predict`` does."""
+        return self._to_host(self.forward(self._place_input(self._prepare_x(x)), training=False))
+
     def _format_logs(self, logs, return_dict):
         if return_dict:
             return logs

@@ -204,6 +204,21 @@ def test_train_and_test_on_batch_and_uncompiled_errors():
     assert model.test_on_batch(x, y, return_dict=True).keys() == {"loss", "accuracy"}
 
 
+def test_predict_on_batch_is_one_forward_pass_and_checks_its_input(monkeypatch):
+    """Keras's predict_on_batch: the whole array as one batch (40 > predict's default 32), the same
+    outputs as predict, uncompiled too; a wrong shape names the layer and both shapes."""
+    x, _ = blobs(40)
+    model = Sequential([Dense(3, activation="softmax", input_shape=(4,))])
+    calls = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **k: calls.append(a[0].shape) or forward(*a, **k))
+    out = model.predict_on_batch(x)
+    assert calls == [(40, 4)] and out.shape == (40, 3) and isinstance(out, np.ndarray)
+    np.testing.assert_array_equal(out, model.predict(x, batch_size=40, verbose=0))
+    with pytest.raises(ValueError, match=r'layer "dense.*expected input shape \(None, 4\), received \(2, 5\)'):
+        model.predict_on_batch(np.zeros((2, 5), np.float32))
+
+
 def test_nb_epoch_is_accepted_with_a_warning():
     x, y = blobs(16)
     model = mlp()
