@@ -215,7 +215,8 @@ def test_predict_on_batch_is_one_forward_pass_and_checks_its_input(monkeypatch):
     out = model.predict_on_batch(x)
     assert calls == [(40, 4)] and out.shape == (40, 3) and isinstance(out, np.ndarray)
     np.testing.assert_array_equal(out, model.predict(x, batch_size=40, verbose=0))
-    with pytest.raises(ValueError, match=r'layer "dense.*expected input shape \(None, 4\), received \(2, 5\)'):
+    wrong = r'layer "dense.*expected input shape \(None, 4\), received \(2, 5\)'
+    with pytest.raises(ValueError, match=wrong):
         model.predict_on_batch(np.zeros((2, 5), np.float32))
 
 
