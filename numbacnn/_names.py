@@ -6,6 +6,7 @@ Conv2DTranspose" instead of a bare AttributeError.
 """
 
 import difflib
+from types import ModuleType
 
 
 def missing_name(module_name, namespace):
@@ -14,7 +15,9 @@ def missing_name(module_name, namespace):
     def __getattr__(name):
         if name.startswith("__"):
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
-        public = sorted(k for k in namespace() if not k.startswith("_"))
+        names = namespace()
+        public = sorted(names.get("__all__") or [k for k, v in names.items()
+                                                 if not k.startswith("_") and not isinstance(v, ModuleType)])
         close = difflib.get_close_matches(name, public, n=3, cutoff=0.6)
         if not close:
             lowered = {k.lower(): k for k in public}
