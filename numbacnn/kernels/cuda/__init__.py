@@ -9,7 +9,7 @@ and for a GPU first.
 from importlib import import_module
 
 _MODULES = ("activations", "arrays", "blas", "conv", "dense", "dropout", "losses", "normalization",
-            "optimizers", "pooling", "reshaping", "workspace")
+            "optimizers", "pooling", "resampling", "reshaping", "workspace")
 
 
 def _export_all():
