@@ -51,14 +51,16 @@ def _forward_cases():
     return {
         "conv1dt": ((2, 4, 3), [layers.Conv1DTranspose(2, 4, strides=3, padding="same", output_padding=2)]),
         "conv1dt_valid": ((2, 4, 3), [layers.Conv1DTranspose(2, 2, strides=3, activation="relu")]),
-        "conv3dt": ((1, 2, 3, 2, 2), [layers.Conv3DTranspose(2, (2, 3, 2), strides=(2, 1, 2), padding="same")]),
+        "conv3dt": ((1, 2, 3, 2, 2), [layers.Conv3DTranspose(2, (2, 3, 2), strides=(2, 1, 2),
+                                                             padding="same")]),
         "conv2dt_dilated": ((2, 5, 4, 2), [layers.Conv2DTranspose(3, 3, dilation_rate=2, padding="same")]),
         "conv2dt_dilated_valid": ((2, 3, 4, 2), [layers.Conv2DTranspose(2, (2, 3), dilation_rate=(2, 1))]),
         "conv1d_groups": ((2, 7, 6), [layers.Conv1D(9, 3, strides=2, groups=3, padding="same")]),
         "conv3d_groups": ((1, 3, 4, 3, 4), [layers.Conv3D(2, 2, groups=2)]),
         "bilinear_odd": ((2, 3, 5, 2), [layers.UpSampling2D((3, 4), interpolation="bilinear")]),
         "resample_1d": ((2, 6, 3), [layers.Cropping1D((2, 1)), layers.UpSampling1D(3)]),
-        "resample_3d": ((1, 4, 3, 5, 2), [layers.Cropping3D(((1, 0), (0, 1), 2)), layers.UpSampling3D((2, 1, 3))]),
+        "resample_3d": ((1, 4, 3, 5, 2), [layers.Cropping3D(((1, 0), (0, 1), 2)),
+                                          layers.UpSampling3D((2, 1, 3))]),
     }
 
 

@@ -70,8 +70,8 @@ def test_summary_params_and_config_keys(ref):
         assert type(layer).__name__ == keras_layer["class_name"]
         config = layer.get_config()
         assert set(config) - {"batch_input_shape"} == set(keras_layer["config"]), layer.name
-        for key in ("filters", "kernel_size", "strides", "padding", "output_padding", "dilation_rate", "groups",
-                    "size", "interpolation", "cropping", "data_format"):
+        for key in ("filters", "kernel_size", "strides", "padding", "output_padding", "dilation_rate",
+                    "groups", "size", "interpolation", "cropping", "data_format"):
             if key in config:
                 expected = keras_layer["config"][key]
                 got = json.loads(json.dumps(config[key]))
