@@ -223,7 +223,7 @@ class BaseConv(Layer):
     def _group_slices(self, x):
         """[(x's input channels of group g, group g's kernel (*K, in // groups, filters // groups))]."""
         k = ops()
-        cg = self.kernel.shape[-2]
+        cg = tuple(self.kernel.shape)[-2]  # (the simulator's shapes take no negative index)
         fg = self.filters // self.groups
         w = self.kernel.value
         return [(k.channels_take(x, g * cg, (g + 1) * cg), k.channels_take(w, g * fg, (g + 1) * fg))
@@ -467,7 +467,7 @@ class BaseConvTranspose(Layer):
 
     def forward(self, x, training=False):
         k = ops()
-        out, pad_before, pad_after = self._geometry(x.shape)
+        out, pad_before, pad_after = self._geometry(tuple(x.shape))
         z = k.conv_backward_input(x, self.kernel.value, (x.shape[0], *out, self.filters), self.strides,
                                   self.dilation_rate, pad_before, pad_after)
         if self.bias is not None:
@@ -483,7 +483,7 @@ class BaseConvTranspose(Layer):
             raise RuntimeError(f"{self._label()}: backward needs a forward(x, training=True) first")
         k = ops()
         grad = self.activation.backward(k.contiguous(grad, self.dtype), state.z, state.a)
-        _, pad_before, pad_after = self._geometry(state.x.shape)
+        _, pad_before, pad_after = self._geometry(tuple(state.x.shape))
         geometry = (self.strides, self.dilation_rate, pad_before, pad_after)
         dx = cols = None
         if self.input_grad_needed and self.trainable:  # the input gradient's columns serve the weights' too

@@ -342,6 +342,7 @@ class _UpSampling(_ZeroPadding):
         return ops().upsample_nearest_backward(g5, size3).reshape(shape)
 
     def _view5_shape(self, shape):
+        shape = tuple(shape)
         ones = (1,) * (3 - self._spatial)
         if self.data_format == "channels_first":
             return (shape[0] * shape[1],) + ones + tuple(shape[2:]) + (1,)
