@@ -9,7 +9,7 @@ and for a GPU first.
 from importlib import import_module
 
 _MODULES = ("activations", "arrays", "blas", "conv", "dense", "dropout", "losses", "merging",
-            "normalization", "optimizers", "pooling", "reshaping", "workspace")
+            "normalization", "optimizers", "pooling", "resampling", "reshaping", "workspace")
 
 
 def _export_all():
