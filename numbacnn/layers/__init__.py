@@ -11,6 +11,14 @@ from .convolutional import (
     Convolution2D,
     Convolution3D,
 )
+from .convolutional_depthwise import (
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+    SeparableConvolution1D,
+    SeparableConvolution2D,
+)
 from .core import Dense
 from .normalization import BatchNormalization
 from .pooling import (
@@ -45,11 +53,13 @@ from .reshaping import Flatten, Reshape, ZeroPadding1D, ZeroPadding2D, ZeroPaddi
 __all__ = [
     "ELU", "Activation", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D",
     "AvgPool3D", "BaseConv", "BatchNormalization", "Conv1D", "Conv2D", "Conv3D", "Convolution1D",
-    "Convolution2D", "Convolution3D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling1D",
+    "Convolution2D", "Convolution3D", "Dense", "DepthwiseConv1D", "DepthwiseConv2D", "Dropout", "Flatten",
+    "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D",
     "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalMaxPooling1D",
     "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input", "InputLayer", "KerasTensor", "Layer", "LeakyReLU",
     "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "ReLU", "Reshape",
+    "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
     "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Weight", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D",
 ]
