@@ -15,6 +15,7 @@ from ..layers import (
     MaxPooling2D,
 )
 from ..models import Model, Sequential
+from .mobilenet import MobileNet  # noqa: F401  (numbacnn.applications.MobileNet, as in Keras)
 
 
 def cifar_cnn(input_shape=(32, 32, 3), num_classes=10):
