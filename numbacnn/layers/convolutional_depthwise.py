@@ -135,6 +135,14 @@ class BaseDepthwiseConv(Layer):
         self._cache = (x, z, a)
         return a
 
+    def forward_fused(self, x, scale=None, shift=None, activation=None):
+        """Inference: ``activation((depthwise(x) + bias) * scale + shift)`` in one pass over the output,
+        bit-identical to the separate layers; ``scale``/``shift`` are an inference batch-norm's
+        (``BatchNormalization.inference_affine``), ``activation`` a ``fused_form()``. Model.forward uses it
+        for DepthwiseConv -> BatchNormalization -> relu or tanh chains (``models.fusion``)."""
+        return ops().depthwise_forward(x, self.kernel.value, self._bias(), *self._geometry(x.shape),
+                                       scale=scale, shift=shift, activation=activation)
+
     def backward(self, grad):
         if self._cache is None:
             raise RuntimeError(f"{self._label()}: backward needs a forward(x, training=True) first")
@@ -218,6 +226,13 @@ class BaseSeparableConv(BaseDepthwiseConv):
         a = self.activation.forward(z)
         self._cache = (x, mid, z, a)
         return a
+
+    def forward_fused(self, x, scale=None, shift=None, activation=None):
+        """Inference: the depthwise convolution, then the pointwise one with the bias, a batch-norm's
+        ``scale``/``shift`` and the ``activation`` applied in its blocks (``conv_forward_infer``)."""
+        mid = ops().depthwise_forward(x, self.depthwise_kernel.value, None, *self._geometry(x.shape))
+        return ops().conv_forward_infer(mid, self.pointwise_kernel.value, self._bias(), scale=scale,
+                                        shift=shift, activation=activation)
 
     def backward(self, grad):
         if self._cache is None:

@@ -184,3 +184,23 @@ def test_shape_errors_name_the_layer():
         layer.compute_output_shape((None, 5, 5))
     with pytest.raises(ValueError, match=r'"dw".*larger than the input'):
         layer.compute_output_shape((None, 2, 5, 3))
+
+
+def test_inference_fuses_batchnorm_and_relu6_bit_identically():
+    """DepthwiseConv -> BN -> ReLU(6) and SeparableConv -> BN -> ReLU(6) run as one pass at inference
+    (models.fusion), with the same bits as the layers one by one."""
+    model = seq2d()
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, BatchNormalization):
+            c = layer.moving_mean.shape[0]
+            layer.set_weights([rng.random(c) + 0.5, rng.standard_normal(c), rng.standard_normal(c),
+                               rng.random(c) + 0.2])
+    groups, _ = model._fusion_plan(False)
+    fused = sorted((g.conv.layer.name, g.batchnorm.layer.name, g.activation.layer.name)
+                   for g in groups.values())
+    assert fused == [("depthwise_conv2d", "batch_normalization", "re_lu"),
+                     ("separable_conv2d", "batch_normalization_1", "re_lu_1")]
+    x = rng.standard_normal((3, 9, 9, 3)).astype(np.float32)
+    layer_by_layer = model.forward(x, training=False, hook=lambda layer, y: None)
+    assert np.array_equal(model.predict(x, verbose=0), layer_by_layer)
