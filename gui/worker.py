@@ -576,9 +576,16 @@ class Worker:
     def _pictures(self):
         """Filters, the chosen input's activations and probabilities, and the histograms."""
         out = {"filters": {}}
+        depthwise = {w.path for w in self._model.weights
+                     if isinstance(w.layer, (nc.layers.DepthwiseConv2D, nc.layers.SeparableConv2D))
+                     and w.name in ("kernel", "depthwise_kernel")}
         for path, w in self._weights.items():
-            if path.endswith("/kernel") and w.ndim == 4:
-                out["filters"][_layer_of(path)] = (w.shape, Picture(images.filter_grid(w, FILTER_BOX)))
+            if path in depthwise and w.ndim == 4:
+                # (KH, KW, C, M): every (channel, multiplier) is a one-channel filter of its own
+                w = w.reshape(w.shape[:2] + (1, -1))
+            elif not (path.endswith("/kernel") and w.ndim == 4):
+                continue
+            out["filters"][_layer_of(path)] = (w.shape, Picture(images.filter_grid(w, FILTER_BOX)))
         _, _, x_val, y_val = self._data
         if len(x_val):
             i = self._input_index = min(max(0, self._input_index), len(x_val) - 1)

@@ -15,6 +15,14 @@ from .convolutional import (
     Convolution2D,
     Convolution3D,
 )
+from .convolutional_depthwise import (
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+    SeparableConvolution1D,
+    SeparableConvolution2D,
+)
 from .core import Dense
 from .merging import (
     Add,
@@ -81,12 +89,13 @@ __all__ = [
     "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "BaseConv", "BatchNormalization",
     "Concatenate", "concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
     "Conv3DTranspose", "Convolution1D", "Convolution2D", "Convolution3D", "Cropping1D", "Cropping2D",
-    "Cropping3D", "Dense", "Dot", "dot", "Dropout", "ELU", "Flatten", "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D",
-    "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input", "InputLayer", "KerasTensor", "Layer", "LeakyReLU",
-    "Maximum", "maximum", "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D", "MaxPooling2D",
-    "MaxPooling3D", "Minimum", "minimum", "Multiply", "multiply", "ReLU", "Reshape", "Softmax",
+    "Cropping3D", "Dense", "DepthwiseConv1D", "DepthwiseConv2D", "Dot", "dot", "Dropout", "ELU", "Flatten",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalAvgPool1D",
+    "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input", "InputLayer", "KerasTensor",
+    "Layer", "LeakyReLU", "Maximum", "maximum", "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D",
+    "MaxPooling2D", "MaxPooling3D", "Minimum", "minimum", "Multiply", "multiply", "ReLU", "Reshape",
+    "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "Softmax",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Subtract", "subtract", "UpSampling1D",
     "UpSampling2D", "UpSampling3D", "Weight", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D",

@@ -170,3 +170,36 @@ def test_trainer_hooks_return_numpy_on_cuda(cuda):
     assert acts[-1][1].shape == (1, 3)
     np.testing.assert_allclose(acts[-1][1].sum(), 1.0, rtol=1e-5)
     trainer.close()
+
+
+def separable_cnn():
+    return models.Sequential([
+        layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, use_bias=False,
+                               input_shape=(6, 6, 2)),
+        layers.BatchNormalization(),
+        layers.ReLU(6.0),
+        layers.SeparableConv2D(3, 3, padding="same", activation="relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(3, activation="softmax"),
+    ])
+
+
+def separable_cnn1d():
+    return models.Sequential([
+        layers.SeparableConv1D(2, 3, depth_multiplier=2, activation="tanh", input_shape=(6, 2)),
+        layers.DepthwiseConv1D(2, padding="same"),
+        layers.Flatten(),
+        layers.Dense(2, activation="softmax"),
+    ])
+
+
+def test_depthwise_separable_2d_sgd_momentum_equal_cpu(cuda):
+    x, y = data((6, 6, 2), 3)
+    assert_same_training(separable_cnn, lambda: optimizers.SGD(0.1, momentum=0.9),
+                         "sparse_categorical_crossentropy", x, y)
+
+
+def test_separable_depthwise_1d_adam_equal_cpu(cuda):
+    x, y = data((6, 2), 2, seed=4)
+    assert_same_training(separable_cnn1d, lambda: optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+                         x, y)

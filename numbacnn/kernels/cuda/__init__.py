@@ -8,7 +8,7 @@ and for a GPU first.
 
 from importlib import import_module
 
-_MODULES = ("activations", "arrays", "blas", "conv", "dense", "dropout", "losses", "merging",
+_MODULES = ("activations", "arrays", "blas", "conv", "dense", "depthwise", "dropout", "losses", "merging",
             "normalization", "optimizers", "pooling", "resampling", "reshaping", "workspace")
 
 
