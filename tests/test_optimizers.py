@@ -480,3 +480,65 @@ def test_exclude_from_weight_decay():
     np.testing.assert_allclose(bias.value, 1.0)
     with pytest.raises(ValueError, match="before the optimizer is built"):
         opt.exclude_from_weight_decay(var_names=["kernel"])
+
+
+MODEL_CASES = sorted(k.split("/")[1] for k in CONFIGS_KERAS if k.startswith("model/"))
+
+
+@pytest.mark.parametrize("case", MODEL_CASES)
+def test_dense_model_train_on_batch_matches_keras(case):
+    """A Dense(3) model compiled with a new optimizer (a schedule, EMA, weight decay) and a new loss: two
+    train_on_batch steps give Keras's losses and weights."""
+    from numbacnn import layers, losses, models
+
+    spec, prefix = CONFIGS_KERAS[f"model/{case}"], f"model/{case}"
+    model = models.Sequential([layers.Input((4,)), layers.Dense(3, activation=spec["activation"])])
+    model.set_weights([FIXTURES[f"{prefix}/w0"], FIXTURES[f"{prefix}/w1"]])
+    loss = spec["loss"]
+    if isinstance(loss, dict):
+        loss = getattr(losses, loss["class_name"])(**loss["config"])
+    model.compile(optimizer=_numbacnn_optimizer(spec["optimizer"]), loss=loss)
+    x, y = FIXTURES[f"{prefix}/x"], FIXTURES[f"{prefix}/y"]
+    for step in (1, 2):
+        assert model.train_on_batch(x, y) == pytest.approx(float(FIXTURES[f"{prefix}/loss{step}"]), rel=2e-6)
+        for i, w in enumerate(model.get_weights()):
+            np.testing.assert_allclose(w, FIXTURES[f"{prefix}/new{step}_w{i}"], rtol=2e-6, atol=1e-7,
+                                       err_msg=f"{case}: step {step}, weight {i}")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optimizers.Nadam(schedules.ExponentialDecay(0.05, 2, 0.5), use_ema=True),
+    lambda: optimizers.AdamW(0.01, amsgrad=True, gradient_accumulation_steps=2),
+    lambda: optimizers.Lion(schedules.PiecewiseConstantDecay([1], [0.01, 0.005]), weight_decay=0.1),
+    lambda: optimizers.Adamax(0.02)])
+@pytest.mark.parametrize("how", ["model_file", "weights_file"])
+def test_state_survives_saving_and_training_goes_on_identically(tmp_path, make, how):
+    from numbacnn import layers, models
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(12, 4)).astype("float32"), rng.integers(0, 3, 12)
+
+    def build():
+        model = models.Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax")])
+        model.set_weights([np.full((4, 3), 0.1, "float32"), np.zeros(3, "float32")])
+        model.compile(optimizer=make(), loss="sparse_categorical_crossentropy")
+        return model
+
+    model = build()
+    for i in range(3):
+        model.train_on_batch(x[4 * i:4 * i + 4], y[4 * i:4 * i + 4])
+    if how == "model_file":
+        model.save(tmp_path / "m.h5")
+        copy = models.load_model(tmp_path / "m.h5")
+    else:
+        model.save_weights(tmp_path / "m.weights.h5")
+        copy = build()
+        copy.load_weights(tmp_path / "m.weights.h5")
+    assert type(copy.optimizer) is type(model.optimizer)
+    assert copy.optimizer.get_config() == model.optimizer.get_config()
+    for a, b in zip(model.optimizer.get_state(), copy.optimizer.get_state()):
+        np.testing.assert_array_equal(a, b)
+    for _ in range(2):
+        assert copy.train_on_batch(x[:4], y[:4]) == model.train_on_batch(x[:4], y[:4])
+    for a, b in zip(model.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)

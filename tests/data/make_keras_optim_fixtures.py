@@ -14,6 +14,9 @@ Keys (``configs`` is one JSON string: {"opt/<case>": {"class_name", "config", ..
 * ``loss/<case>/``: ``y_true``, ``y_pred``, ``sw`` (per-sample weights); ``values`` = [value, value with
   the sample weights], ``grads`` (2, N, C) = dLoss/dy_pred by GradientTape without and with them,
   ``per_sample`` (reduction "none").
+* ``model/<case>/``: a Dense(3) model on 4 inputs: ``w0, w1`` (kernel, bias), ``x, y``, then after each of
+  two ``train_on_batch(x, y)`` the returned ``loss1``/``loss2`` and the weights ``new1_w0, ...``,
+  ``new2_w0, ...``.
 * ``metric/<case>/``: ``y_true``, ``y_pred``, ``sw`` stacked over three batches; ``result`` (after the three
   updates, unweighted) and ``result_sw`` (weighted).
 """
@@ -302,6 +305,44 @@ def record_metrics(out, configs, rng):
         out[f"{p}/result_sw"] = f32(weighted.result())
 
 
+# ----- whole models: train_on_batch -----------------------------------------------------------------
+MODELS = {
+    "nadam_cosine_huber": ({"class_name": "Nadam", "config": {"learning_rate": sched(
+        "CosineDecay", initial_learning_rate=0.01, decay_steps=5, warmup_target=0.05, warmup_steps=1)}},
+        {"class_name": "Huber", "config": {"delta": 0.5}}, None, "regression"),
+    "adamw_categorical_focal": ({"class_name": "AdamW",
+                                 "config": {"learning_rate": 0.01, "weight_decay": 0.05}},
+                                "categorical_focal_crossentropy", "softmax", "one_hot"),
+    "lion_binary_focal_logits": ({"class_name": "Lion", "config": {"learning_rate": 0.005}},
+                                 {"class_name": "BinaryFocalCrossentropy", "config": {"from_logits": True}},
+                                 None, "binary"),
+    "adamax_squared_hinge": ({"class_name": "Adamax", "config": {"learning_rate": 0.02}}, "squared_hinge",
+                             "tanh", "signed"),
+    "sgd_ema_kld": ({"class_name": "SGD", "config": {"learning_rate": 0.1, "momentum": 0.9, "use_ema": True}},
+                    "kld", "softmax", "distribution"),
+}
+
+
+def record_models(out, configs, rng):
+    for case, (opt_spec, loss_spec, activation, kind) in MODELS.items():
+        p = f"model/{case}"
+        configs[p] = {"optimizer": opt_spec, "loss": loss_spec, "activation": activation}
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation=activation)])
+        weights = [f32(rng.normal(0, 0.5, (4, 3))), f32(rng.normal(0, 0.1, 3))]
+        model.set_weights(weights)
+        loss = loss_spec if isinstance(loss_spec, str) else getattr(losses, loss_spec["class_name"])(
+            **loss_spec["config"])
+        model.compile(optimizer=make_optimizer(opt_spec["class_name"], opt_spec["config"]), loss=loss)
+        x = f32(rng.normal(size=(6, 4)))
+        y = _loss_data(rng, kind, n=6)[0]
+        out[f"{p}/w0"], out[f"{p}/w1"], out[f"{p}/x"], out[f"{p}/y"] = weights[0], weights[1], x, y
+        for step in (1, 2):
+            out[f"{p}/loss{step}"] = f32(model.train_on_batch(x, y))
+            for i, w in enumerate(model.get_weights()):
+                out[f"{p}/new{step}_w{i}"] = f32(w)
+
+
 def main():
     rng = np.random.default_rng(21)
     out, configs = {}, {}
@@ -309,6 +350,7 @@ def main():
     record_schedules(out, configs)
     record_losses(out, configs, rng)
     record_metrics(out, configs, rng)
+    record_models(out, configs, rng)
     out["configs"] = np.array(json.dumps(configs))
     np.savez_compressed(OUT, **out)
     print(f"wrote {OUT}: {len(out)} arrays, {os.path.getsize(OUT)} bytes")
