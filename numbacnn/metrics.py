@@ -312,18 +312,26 @@ def confusion_counts(y_true, y_pred, thresholds, top_k=None, class_id=None, samp
             w.reshape(len(y_pred), -1)
     else:
         pred, pos, w = y_pred.reshape(-1, 1), positive.reshape(-1, 1), w.reshape(-1, 1)
-    if evenly:
+    true_w, false_w = np.where(pos, w, 0.0), np.where(pos, 0.0, w)
+    if evenly:  # Keras's segment sums over buckets, then sums from the top bucket down: O(N + T)
         with_epsilon = thresholds[0] < 0.0 or thresholds[-1] > 1.0
         bucket = np.ceil(np.clip(pred, 0.0, 1.0) * np.float32(n - 1)) - 1
         if with_epsilon:
             bucket = np.maximum(bucket, 0)
         bucket = bucket.astype(np.int64)
-        above = bucket[None, :, :] >= np.arange(n)[:, None, None]  # counted at thresholds 0..bucket
+        valid = bucket >= 0  # a bucket of -1 (a score of 0 without the epsilon ends) counts nowhere
+        labels = pred.shape[1]
+        index = (bucket + n * np.arange(labels)[None, :])[valid]
+
+        def per_threshold(values):
+            sums = np.bincount(index, weights=values[valid], minlength=n * labels).reshape(labels, n).T
+            return np.cumsum(sums[::-1], axis=0)[::-1]
+
+        tp, fp = per_threshold(true_w), per_threshold(false_w)
     else:
         above = pred[None, :, :] > thresholds[:, None, None]
-    true_w, false_w = np.where(pos, w, 0.0), np.where(pos, 0.0, w)
-    tp = np.sum(np.where(above, true_w[None], 0.0), axis=1)
-    fp = np.sum(np.where(above, false_w[None], 0.0), axis=1)
+        tp = np.sum(np.where(above, true_w[None], 0.0), axis=1)
+        fp = np.sum(np.where(above, false_w[None], 0.0), axis=1)
     fn = true_w.sum(axis=0)[None] - tp
     tn = false_w.sum(axis=0)[None] - fp
     if not multi_label:

@@ -296,3 +296,20 @@ def test_new_metrics_keras_configs():
     assert type(again) is metrics.MeanIoU and again.get_config() == iou.get_config()
     with pytest.raises(ValueError, match="needs num_classes"):
         metrics.get("mean_io_u")
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_bucketed_counts_equal_threshold_comparisons(multi_label):
+    """Keras counts evenly spaced thresholds by bucketing; away from the thresholds themselves that is
+    ``score > threshold``, which the general path computes."""
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 2, (50, 3)), rng.uniform(0, 1, (50, 3))
+    weights = rng.uniform(0, 2, 50)
+    thresholds = [i / 10 for i in range(11)]
+    fast = metrics.confusion_counts(y_true, y_pred, thresholds, sample_weight=weights,
+                                    multi_label=multi_label, evenly=True)
+    slow = metrics.confusion_counts(y_true, y_pred, thresholds, sample_weight=weights,
+                                    multi_label=multi_label, evenly=False)
+    for a, b in zip(fast, slow):
+        assert a.shape == ((11, 3) if multi_label else (11,))
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
