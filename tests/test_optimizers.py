@@ -542,3 +542,31 @@ def test_state_survives_saving_and_training_goes_on_identically(tmp_path, make, 
         assert copy.train_on_batch(x[:4], y[:4]) == model.train_on_batch(x[:4], y[:4])
     for a, b in zip(model.get_weights(), copy.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_learning_rate_callbacks_drive_the_new_optimizers():
+    from numbacnn import callbacks, layers, models
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.integers(0, 3, 16)
+
+    def build(optimizer):
+        model = models.Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax")])
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        return model
+
+    model = build(optimizers.AdamW(0.01))
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0,
+                        callbacks=[callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 / (epoch + 1))])
+    assert model.optimizer.learning_rate == pytest.approx(0.01 / 3)
+    np.testing.assert_allclose(history.history["learning_rate"], [0.01, 0.005, 0.01 / 3], rtol=1e-7)
+    model = build(optimizers.Nadam(0.01))
+    plateau = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[plateau])
+    assert model.optimizer.learning_rate == pytest.approx(0.005)  # the first epoch improves on inf
+    model = build(optimizers.Lion(schedules.InverseTimeDecay(0.01, 1, 1.0)))
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[callbacks.History()])
+    assert model.optimizer.iterations == 4 and model.optimizer.learning_rate == pytest.approx(0.01 / 5)
+    with pytest.raises(TypeError, match="not settable"):
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0,
+                  callbacks=[callbacks.LearningRateScheduler(lambda epoch: 0.1)])

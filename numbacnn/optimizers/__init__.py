@@ -10,12 +10,23 @@ Applying one step (the weights are updated in place, their arrays keep their ide
 
 The first call builds the optimizer on the weights it is given (``build(weights)`` does it explicitly);
 later calls may pass any subset of them. A step clips the gradients (``clipnorm``, ``clipvalue`` or
-``global_clipnorm``), applies ``weight_decay`` (``w -= w * weight_decay * lr``), runs the update kernel
-and adds one to ``iterations``, in Keras's order.
+``global_clipnorm``), applies ``weight_decay`` (``w -= w * weight_decay * lr``; ``exclude_from_weight_decay``
+leaves weights out), runs the update kernel and adds one to ``iterations``, in Keras's order. With
+``gradient_accumulation_steps=n`` the gradients are summed over n calls and their mean applied at every
+n-th; with ``use_ema`` the weights' moving average is kept (and written into the weights every
+``ema_overwrite_frequency`` steps, or by ``finalize_variable_values()``), as Keras's base optimizer does.
 
-State, for saving: ``variables`` lists ``[iteration, learning_rate, *slot arrays]`` in Keras's order
-(e.g. Adam: every weight's momentum, then every weight's velocity), with ``variable_names`` beside it;
-``get_state()`` copies them and ``set_state(arrays)`` puts them back into a built optimizer.
+The learning rate: ``learning_rate`` may be a float, a :class:`schedules.LearningRateSchedule` (evaluated
+at the iteration count before each step, as Keras) or a callable of no arguments. Reading
+``optimizer.learning_rate`` gives the rate of the next step as a float; assigning a float changes it (as
+callbacks do; refused, as in Keras, when the optimizer was made with a schedule); assigning a schedule or
+a callable replaces it.
+
+State, for saving: ``variables`` lists ``[iteration, learning_rate, *slot arrays, *extra scalars]``, one
+block per slot name (Adam: every weight's momentum, then every weight's velocity; no learning_rate when it
+is a schedule or a callable), with ``variable_names`` beside it; ``get_state()`` copies them and
+``set_state(arrays)`` puts them back into a built optimizer. ``saving.optimizer_state`` reorders them
+into Keras's order (interleaved per weight, as ``add_optimizer_variables`` creates them) for files.
 
 Devices: the slot arrays live where the weights do (Numba device arrays on CUDA, created there or moved
 by ``place``); ``variables`` and ``get_state()`` give host (numpy) arrays on both devices.
