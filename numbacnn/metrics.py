@@ -735,7 +735,12 @@ _FUNCTIONS = {fn.__name__: fn for fn in (accuracy, binary_accuracy, categorical_
                                          losses_module.sparse_categorical_crossentropy,
                                          losses_module.categorical_crossentropy,
                                          losses_module.binary_crossentropy, losses_module.mean_squared_error,
-                                         losses_module.mean_absolute_error)}
+                                         losses_module.mean_absolute_error, losses_module.huber,
+                                         losses_module.log_cosh, losses_module.kl_divergence,
+                                         losses_module.hinge, losses_module.squared_hinge,
+                                         losses_module.categorical_hinge,
+                                         losses_module.categorical_focal_crossentropy,
+                                         losses_module.binary_focal_crossentropy)}
 _FUNCTIONS.update(mse=losses_module.mean_squared_error, mae=losses_module.mean_absolute_error)
 _METRIC_FOR_FUNCTION = {"binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
                         "sparse_categorical_accuracy": SparseCategoricalAccuracy,

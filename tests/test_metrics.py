@@ -313,3 +313,17 @@ def test_bucketed_counts_equal_threshold_comparisons(multi_label):
     for a, b in zip(fast, slow):
         assert a.shape == ((11, 3) if multi_label else (11,))
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["huber", "log_cosh", "kl_divergence", "hinge", "squared_hinge",
+                                  "categorical_hinge", "categorical_focal_crossentropy",
+                                  "binary_focal_crossentropy"])
+def test_new_loss_functions_as_metrics(name):
+    rng = np.random.default_rng(1)
+    t = np.eye(3)[rng.integers(0, 3, 6)]
+    p = rng.uniform(0.05, 0.9, (6, 3))
+    m = metrics.get(name)
+    assert isinstance(m, metrics.MeanMetricWrapper) and m.name == name
+    m.update_state(t[:4], p[:4])
+    m.update_state(t[4:], p[4:])
+    assert m.result() == pytest.approx(float(np.mean(getattr(losses, name)(t, p))), rel=1e-12)
