@@ -480,6 +480,11 @@ def test_exclude_from_weight_decay():
     np.testing.assert_allclose(bias.value, 1.0)
     with pytest.raises(ValueError, match="before the optimizer is built"):
         opt.exclude_from_weight_decay(var_names=["kernel"])
+    opt = optimizers.SGD(learning_rate=0.1, weight_decay=0.5)
+    opt.exclude_from_weight_decay(var_list=[kernel])
+    opt.apply([kernel, bias])
+    np.testing.assert_allclose(kernel.value, 0.95)
+    np.testing.assert_allclose(bias.value, 0.95)
 
 
 MODEL_CASES = sorted(k.split("/")[1] for k in CONFIGS_KERAS if k.startswith("model/"))

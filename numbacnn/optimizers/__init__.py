@@ -168,12 +168,13 @@ class Optimizer:
         if self.built:
             raise ValueError("`exclude_from_weight_decay()` can only be configured before the optimizer is "
                              "built.")
-        self._exclude_from_weight_decay = {id(_array_of(v)) for v in var_list or []}
+        # a Weight by itself (its array moves with the device), a bare array by its identity
+        self._exclude_from_weight_decay = {id(v) for v in var_list or []}
         self._exclude_from_weight_decay_pattern = (re.compile("|".join(set(var_names))) if var_names
                                                    else None)
 
     def _use_weight_decay(self, var, array):
-        if id(array) in self._exclude_from_weight_decay:
+        if id(var) in self._exclude_from_weight_decay or id(array) in self._exclude_from_weight_decay:
             return False
         pattern = self._exclude_from_weight_decay_pattern
         name = getattr(var, "name", None)
