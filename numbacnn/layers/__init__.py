@@ -39,6 +39,19 @@ from .pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from .preprocessing import (
+    CenterCrop,
+    Normalization,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from .regularization import Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .reshaping import Flatten, Reshape, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D
 
@@ -52,4 +65,6 @@ __all__ = [
     "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "ReLU", "Reshape",
     "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Weight", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D",
+    "CenterCrop", "Normalization", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
+    "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
 ]

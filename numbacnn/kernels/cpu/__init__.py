@@ -6,7 +6,7 @@ Each module lists its public kernels in ``__all__``; they are re-exported here s
 
 from importlib import import_module
 
-_MODULES = ("activations", "arrays", "blas", "conv", "dense", "dropout", "losses", "normalization",
+_MODULES = ("activations", "arrays", "blas", "conv", "dense", "dropout", "image", "losses", "normalization",
             "optimizers", "pooling", "reshaping", "workspace")
 
 

@@ -8,7 +8,7 @@ and for a GPU first.
 
 from importlib import import_module
 
-_MODULES = ("activations", "arrays", "blas", "conv", "dense", "dropout", "losses", "normalization",
+_MODULES = ("activations", "arrays", "blas", "conv", "dense", "dropout", "image", "losses", "normalization",
             "optimizers", "pooling", "reshaping", "workspace")
 
 
