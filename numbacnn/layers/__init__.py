@@ -1,6 +1,6 @@
 """Keras-style layers: ``from numbacnn.layers import Conv2D, MaxPooling2D, Dense, ...``."""
 
-from .activation import ELU, Activation, LeakyReLU, ReLU, Softmax
+from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Input, InputLayer, KerasTensor, Layer, Weight
 from .convolutional import (
     BaseConv,
@@ -11,8 +11,8 @@ from .convolutional import (
     Convolution2D,
     Convolution3D,
 )
-from .core import Dense
-from .normalization import BatchNormalization
+from .core import Dense, Lambda
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
 from .pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -52,7 +52,15 @@ from .preprocessing import (
     Rescaling,
     Resizing,
 )
-from .regularization import Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
+from .regularization import (
+    ActivityRegularization,
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
 from .reshaping import Flatten, Reshape, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D
 
 __all__ = [
@@ -67,4 +75,6 @@ __all__ = [
     "ZeroPadding2D", "ZeroPadding3D",
     "CenterCrop", "Normalization", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
     "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
+    "ActivityRegularization", "GaussianDropout", "GaussianNoise", "GroupNormalization", "Lambda",
+    "LayerNormalization", "PReLU",
 ]
