@@ -108,7 +108,7 @@ def _act_derivative(v, a, kind, p0, p1, p2):
     if kind == ACT_ELU:
         return 1.0 if v > 0.0 else a + p0
     if kind == ACT_SELU:
-        return _SELU_SCALE if v > 0.0 else a + _SELU_SCALE * _SELU_ALPHA
+        return _SELU_SCALE if v >= 0.0 else a + _SELU_SCALE * _SELU_ALPHA  # at 0 as TensorFlow: scale
     if kind == ACT_SOFTPLUS:
         return _sigmoid(v)
     if kind == ACT_SOFTSIGN:
