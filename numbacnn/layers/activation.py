@@ -154,6 +154,7 @@ class PReLU(Layer):
         self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer)
 
     def _positions(self, shape):
+        shape = tuple(shape)
         """(aidx (K,), group_ptr (A+1,), group_pos (K,)) device arrays: each position's alpha and, per alpha,
         its positions."""
         key = (tuple(shape[1:]), ops().__name__)

@@ -201,7 +201,7 @@ class _GroupedNormalization(Layer):
         for src in self._moves(x.ndim):
             x = k.moveaxis(x, src, -1)
         x = k.contiguous(x)
-        return x.reshape(self._group_shape(x.shape))
+        return x.reshape(self._group_shape(tuple(x.shape)))
 
     def _ungrouped(self, y, shape):
         k = ops()

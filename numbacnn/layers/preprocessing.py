@@ -212,9 +212,10 @@ class Rescaling(Layer):
 
     def forward(self, x, training=False):
         k = ops()
-        key = (x.shape[-1], x.dtype)
+        shape = tuple(x.shape)
+        key = (shape[-1], x.dtype)
         if self._params is None or self._params[0] != key:
-            a, b = self._coefficients(x.shape)
+            a, b = self._coefficients(shape)
             self._params = (key, k.to_device(a.astype(x.dtype)), k.to_device(b.astype(x.dtype)),
                             k.to_device(np.zeros(a.shape, x.dtype)))
         _, a, b, zero = self._params
@@ -368,7 +369,7 @@ class Normalization(Layer):
 
     def forward(self, x, training=False):
         k = ops()
-        key = (tuple(x.shape[self._first_kept(x.ndim):]), x.dtype)
+        key = (tuple(x.shape)[self._first_kept(x.ndim):], x.dtype)
         if self._params is None or self._params[0] != key:
             mean, denom = self._coefficients(tuple(x.shape), np.dtype(x.dtype))
             self._params = (key, k.to_device(mean), k.to_device(denom), k.to_device(np.zeros_like(mean)))
