@@ -80,3 +80,14 @@ class Dense(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": None, "bias_regularizer": None,
                 "kernel_constraint": None, "bias_constraint": None}
+
+
+class Lambda(Layer):
+    """Refused: numbacnn has no automatic differentiation, so it cannot train through any function."""
+
+    def __init__(self, function=None, output_shape=None, mask=None, arguments=None, **kwargs):
+        name = getattr(function, "__name__", repr(function))
+        raise NotImplementedError(
+            f"Lambda({name}) is not available in numbacnn: it has no automatic differentiation, so a layer "
+            "needs its own backward. Write a Layer subclass with forward(x, training) and backward(grad) "
+            "instead (see the README section \"Custom layers\").")
