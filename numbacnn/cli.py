@@ -24,6 +24,7 @@ import numpy as np
 
 from . import applications, backend, datasets, models, utils
 from . import optimizers as optimizers_module
+from .models import interrupt
 from .models.trainer import split_validation
 from .utils import plotting
 
@@ -160,6 +161,7 @@ def select_device(name):
 # ----- inputs for predict --------------------------------------------------------------------------------
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # colour type -> channels after palette expansion
+_DEFLATE_MAX_RATIO = 1100  # deflate expands a byte into at most 1032
 
 
 def _paeth(a, b, c):
@@ -217,7 +219,9 @@ def read_png(path):
             raise ValueError(f"{path}: truncated PNG chunk {kind.decode('latin-1')!r}")
         pos += 12 + length
         if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body[:13])
+            if length != 13:
+                raise ValueError(f"{path}: damaged PNG (its IHDR chunk has {length} bytes, not 13)")
+            header = struct.unpack(">IIBBBBB", body)
         elif kind == b"PLTE":
             palette = np.frombuffer(body, np.uint8).reshape(-1, 3)
         elif kind == b"IDAT":
@@ -231,12 +235,20 @@ def read_png(path):
         raise ValueError(f"{path}: only 8-bit non-interlaced PNGs can be read (this one has bit depth "
                          f"{depth}, colour type {color}, interlace {interlace}); save it as an 8-bit "
                          "grayscale or RGB PNG")
+    if width == 0 or height == 0:
+        raise ValueError(f"{path}: damaged PNG (it declares {width}x{height} pixels)")
     bpp = 1 if color == 3 else _PNG_CHANNELS[color]
+    data = b"".join(idat)
+    expected = height * (1 + width * bpp)
+    if expected > _DEFLATE_MAX_RATIO * len(data):  # checked before anything is inflated
+        raise ValueError(f"{path}: PNG declares {width}x{height} pixels, more than its {len(data)} bytes of "
+                         "data can hold; the file is damaged or crafted")
     try:
-        raw = zlib.decompress(b"".join(idat))
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(data, expected + 1)  # never more than the header declares
     except zlib.error as err:
         raise ValueError(f"{path}: damaged PNG data ({err})") from err
-    if len(raw) != height * (1 + width * bpp):
+    if len(raw) != expected:
         raise ValueError(f"{path}: PNG data has {len(raw)} bytes, expected {height * (1 + width * bpp)}")
     pixels = _unfilter(np.frombuffer(raw, np.uint8).reshape(height, 1 + width * bpp), bpp)
     if color == 3:
@@ -406,8 +418,12 @@ def cmd_train(args):
     compile_model(model, y, args.optimizer, args.learning_rate)
     if args.verbose:
         model.summary()
-    history = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose,
-                        validation_split=args.validation_split)
+    trainer = model.make_trainer(x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose,
+                                 validation_split=args.validation_split)
+    stopped = interrupt.run(trainer)  # fit's loop, telling an interrupted run from a finished one
+    history = trainer.history
+    if stopped is not None:
+        return _interrupted(model, args.save, stopped)
     _report_test(model, x_test, y_test, args.batch_size)
     if args.save:
         model.save_weights(args.save)
@@ -418,6 +434,30 @@ def cmd_train(args):
         else:
             plotting.plot_history(history, args.plot, title=f"{model.name} on {args.dataset}")
             print(f"saved curves to {args.plot}")
+
+
+def interrupted_path(path):
+    """Where an interrupted run's weights go beside ``path``: ``w.h5`` -> ``w.interrupted.h5``,
+    ``w.weights.h5`` -> ``w.interrupted.weights.h5`` (the same layout)."""
+    for suffix in (".weights.h5", ".h5", ".hdf5"):
+        if path.endswith(suffix):
+            return path[:-len(suffix)] + ".interrupted" + suffix
+    return path + ".interrupted.h5"
+
+
+def _interrupted(model, save, stopped):
+    """After a Ctrl-C stopped training: never replace ``save``; write the interrupted model beside it
+    (the weights of its last finished batch) and say what was kept. Exit code 130."""
+    where = f"training interrupted at epoch {stopped[0]}, after batch {stopped[1]}"
+    if not save:
+        print(f"numbacnn train: {where}; nothing was saved", file=sys.stderr)
+        return 130
+    beside = interrupted_path(save)
+    model.save_weights(beside)
+    kept = f"{save} was not replaced" if Path(save).exists() else f"{save} was not written"
+    print(f"numbacnn train: {where}; {kept}; the interrupted model's weights are in {beside}",
+          file=sys.stderr)
+    return 130
 
 
 def cmd_evaluate(args):
@@ -611,7 +651,7 @@ def main(argv=None):
     except UsageError as err:
         return _fail(args, prog, err, 2)
     except KeyboardInterrupt as err:
-        return _fail(args, prog, err, 130, "interrupted")
+        return _fail(args, prog, err, 130, "interrupted; nothing was saved")
     except Exception as err:
         return _fail(args, prog, err, 1)
     return result if isinstance(result, int) else 0
