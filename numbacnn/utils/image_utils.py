@@ -27,7 +27,7 @@ MAX_IMAGE_PIXELS = 50_000_000
 """Largest width x height numbacnn decodes (a 50-megapixel photo; 150 MB as RGB uint8). Set it (module
 attribute) to read larger images knowingly."""
 
-INSTALL_HINT = 'reading images needs Pillow: pip install pillow (or pip install "numbacnn[images]")'
+INSTALL_HINT = "reading images needs Pillow, a dependency of numbacnn: pip install pillow"
 
 PIL_INTERPOLATION_METHODS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
 """``load_img``'s interpolations (Pillow's resampling filters, as in Keras)."""
