@@ -14,10 +14,8 @@ what a data set error says about where to put the files); ``--debug`` shows the 
 import argparse
 import inspect
 import math
-import struct
 import sys
 import traceback
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ import numpy as np
 from . import applications, backend, datasets, models, utils
 from . import optimizers as optimizers_module
 from .models.trainer import split_validation
-from .utils import plotting
+from .utils import image_utils, plotting
 
 DATASETS = {"fashion_mnist": datasets.fashion_mnist, "mnist": datasets.mnist, "cifar10": datasets.cifar10}
 """The data sets the command line knows, by name."""
@@ -158,116 +156,39 @@ def select_device(name):
 
 
 # ----- inputs for predict --------------------------------------------------------------------------------
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # colour type -> channels after palette expansion
+def read_image(path):
+    """Any image Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, ...) as uint8 (H, W, C), C being the file's
+    own: 1 (gray), 2 (gray + alpha), 3 (RGB; palette and other colour modes too) or 4 (RGBA). 16-bit gray
+    is scaled to 8 bits. Images over ``numbacnn.utils.image_utils.MAX_IMAGE_PIXELS`` pixels, decompression
+    bombs and unreadable files raise a ValueError naming the file, before anything large is decoded."""
+    img = image_utils.open_image(path)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return image_utils.read_image_array(path, "grayscale")
+    if img.mode == "1":
+        img = img.convert("L")
+    elif img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode == "PA":
+        img = img.convert("RGBA")
+    elif img.mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGB")
+    a = np.asarray(img)
+    return a[:, :, None] if a.ndim == 2 else a
 
 
-def _paeth(a, b, c):
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    if pa <= pb and pa <= pc:
-        return a
-    return b if pb <= pc else c
+read_png = read_image
+"""The former name of :func:`read_image` (which read PNG files only)."""
 
 
-def _unfilter(rows, bpp):
-    """Undo the per-row PNG filters of ``rows`` (H, 1 + stride) uint8 -> (H, stride) uint8."""
-    height, stride = rows.shape[0], rows.shape[1] - 1
-    out = np.zeros((height, stride), np.uint8)
-    prev = np.zeros(stride, np.int64)
-    for r in range(height):
-        kind, line = rows[r, 0], rows[r, 1:].astype(np.int64)
-        if kind == 0:
-            cur = line
-        elif kind == 1:
-            cur = np.cumsum(line.reshape(-1, bpp), axis=0).reshape(-1) % 256
-        elif kind == 2:
-            cur = (line + prev) % 256
-        elif kind in (3, 4):
-            cur, up = line.tolist(), prev.tolist()
-            for i in range(stride):
-                left = cur[i - bpp] if i >= bpp else 0
-                if kind == 3:
-                    cur[i] = (cur[i] + (left + up[i]) // 2) % 256
-                else:
-                    corner = up[i - bpp] if i >= bpp else 0
-                    cur[i] = (cur[i] + _paeth(left, up[i], corner)) % 256
-            cur = np.array(cur, np.int64)
-        else:
-            raise ValueError(f"unknown PNG filter type {kind} in row {r}")
-        out[r] = cur
-        prev = cur
-    return out
-
-
-def read_png(path):
-    """An 8-bit, non-interlaced PNG (grayscale, RGB, palette, with or without alpha) as uint8 (H, W, C).
-
-    C is 1 (gray), 2 (gray + alpha), 3 (RGB, also palette images) or 4 (RGBA). Anything else raises a
-    ValueError naming the file.
-    """
-    data = Path(path).read_bytes()
-    if data[:8] != _PNG_SIGNATURE:
-        raise ValueError(f"{path}: not a PNG file")
-    pos, header, palette, idat = 8, None, None, []
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if len(body) != length:
-            raise ValueError(f"{path}: truncated PNG chunk {kind.decode('latin-1')!r}")
-        pos += 12 + length
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body[:13])
-        elif kind == b"PLTE":
-            palette = np.frombuffer(body, np.uint8).reshape(-1, 3)
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"IEND":
-            break
-    if header is None or not idat:
-        raise ValueError(f"{path}: damaged PNG (no IHDR or no image data)")
-    width, height, depth, color, _, _, interlace = header
-    if depth != 8 or color not in _PNG_CHANNELS or interlace:
-        raise ValueError(f"{path}: only 8-bit non-interlaced PNGs can be read (this one has bit depth "
-                         f"{depth}, colour type {color}, interlace {interlace}); save it as an 8-bit "
-                         "grayscale or RGB PNG")
-    bpp = 1 if color == 3 else _PNG_CHANNELS[color]
-    try:
-        raw = zlib.decompress(b"".join(idat))
-    except zlib.error as err:
-        raise ValueError(f"{path}: damaged PNG data ({err})") from err
-    if len(raw) != height * (1 + width * bpp):
-        raise ValueError(f"{path}: PNG data has {len(raw)} bytes, expected {height * (1 + width * bpp)}")
-    pixels = _unfilter(np.frombuffer(raw, np.uint8).reshape(height, 1 + width * bpp), bpp)
-    if color == 3:
-        if palette is None or pixels.max() >= len(palette):
-            raise ValueError(f"{path}: palette PNG without a (large enough) PLTE chunk")
-        return palette[pixels]
-    return pixels.reshape(height, width, bpp)
-
-
-def _resize_matrix(n_out, n_in):
-    """(n_out, n_in) weights along one axis: area averaging when shrinking, linear interpolation otherwise."""
-    if n_out <= n_in:
-        scale = n_in / n_out
-        edges = np.arange(n_out + 1) * scale
-        j = np.arange(n_in)[None, :]
-        overlap = np.minimum(edges[1:, None], j + 1) - np.maximum(edges[:-1, None], j)
-        return np.clip(overlap, 0, None) / scale
-    centre = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-    lo = np.floor(centre).astype(np.int64)
-    hi = np.minimum(lo + 1, n_in - 1)
-    m = np.zeros((n_out, n_in))
-    np.add.at(m, (np.arange(n_out), lo), 1 - (centre - lo))
-    np.add.at(m, (np.arange(n_out), hi), centre - lo)
-    return m
-
-
-def resize_image(image, height, width):
-    """Float image (H, W, C) resized to (height, width, C): area average when shrinking, bilinear when
-    enlarging (pixel centres aligned, as PIL and OpenCV do)."""
-    rows, cols = _resize_matrix(height, image.shape[0]), _resize_matrix(width, image.shape[1])
-    return np.einsum("hH,HWc,wW->hwc", rows, image, cols).astype(image.dtype)
+def resize_image(image, height, width, interpolation=None):
+    """Float image (H, W, C) resized to (height, width, C) by ``tf.image.resize``'s rules
+    (:mod:`numbacnn.utils.image_utils`); by default area averaging when shrinking, bilinear when enlarging
+    (pixel centres aligned, as PIL and OpenCV do)."""
+    if interpolation is None:
+        shrinking = height <= image.shape[0] and width <= image.shape[1]
+        interpolation = "area" if shrinking else "bilinear"
+    out = image_utils.resize_image(image, (height, width), interpolation)
+    return out.astype(image.dtype) if np.issubdtype(image.dtype, np.floating) else out
 
 
 def image_to_input(image, input_shape, name="the image"):

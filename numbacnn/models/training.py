@@ -25,6 +25,7 @@ from ..callbacks import CallbackList
 from ..kernels import ops
 from ..layers.base import InputLayer, format_shape
 from ..utils.progbar import Progbar
+from .data_adapters import StreamAdapter, is_stream
 from .trainer import NonFiniteLossError, Trainer
 
 
@@ -145,21 +146,21 @@ class TrainingMixin:
             logs[m.name] = float(m.result())
         return logs
 
-    def _update_metrics(self, loss, y, y_pred):
+    def _update_metrics(self, loss, y, y_pred, sample_weight=None):
         self._loss_tracker.update_state(loss, sample_weight=len(y))
         for m in self.compiled_metrics:
-            m.update_state(y, y_pred)
+            m.update_state(y, y_pred, sample_weight=sample_weight)
         return self._metric_results()
 
-    def _train_step(self, x, y):
-        """Forward, loss, backward and one optimizer update on a batch (``x`` on the model's device, ``y`` on
-        the host); returns the running logs."""
+    def _train_step(self, x, y, sample_weight=None):
+        """Forward, loss, backward and one optimizer update on a batch (``x`` on the model's device, ``y`` and
+        the optional per-sample weights on the host); returns the running logs."""
         k = ops()
         trainable = self.trainable_weights
         for w in trainable:
             k.fill(w.grad, 0)
         y_pred = self.forward(x, training=True)
-        loss, grad = self.loss_fn.value_and_gradient(y, y_pred)
+        loss, grad = self.loss_fn.value_and_gradient(y, y_pred, sample_weight)
         if not math.isfinite(loss):
             self._cache = None
             raise NonFiniteLossError(str(loss))
@@ -172,12 +173,13 @@ class TrainingMixin:
             self.input_grad_needed = True
         self._cache = None
         self.optimizer.apply(trainable)
-        return self._update_metrics(loss, y, y_pred)
+        return self._update_metrics(loss, y, y_pred, sample_weight)
 
-    def _test_step(self, x, y):
+    def _test_step(self, x, y, sample_weight=None):
         y_pred = self.forward(self._place_input(x), training=False)
-        loss = self.loss_fn(y, y_pred)
-        return self._update_metrics(loss, y, self._to_host(y_pred) if self.compiled_metrics else y_pred)
+        loss = self.loss_fn(y, y_pred, sample_weight)
+        return self._update_metrics(loss, y, self._to_host(y_pred) if self.compiled_metrics else y_pred,
+                                    sample_weight)
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
@@ -207,7 +209,7 @@ class TrainingMixin:
         return values[0] if len(values) == 1 else values
 
     # ----- fit -----------------------------------------------------------------------------------
-    def make_trainer(self, x, y, **kwargs):
+    def make_trainer(self, x, y=None, **kwargs):
         """A :class:`Trainer` over (x, y) with fit()'s keyword arguments, for stepping by hand."""
         self._require_compiled("make_trainer")
         return Trainer(self, x, y, **kwargs)
@@ -222,8 +224,7 @@ class TrainingMixin:
             warnings.warn("fit(nb_epoch=...) is the Keras 1 spelling; use epochs=", DeprecationWarning,
                           stacklevel=2)
             epochs = nb_epoch
-        unsupported = {"class_weight": class_weight, "sample_weight": sample_weight,
-                       "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps}
+        unsupported = {"class_weight": class_weight, "sample_weight": sample_weight}
         given = [k for k, v in unsupported.items() if v is not None]
         if given or validation_freq != 1:
             raise ValueError(f"fit(): {', '.join(given) or 'validation_freq'} is not supported by numbacnn")
@@ -231,7 +232,8 @@ class TrainingMixin:
         trainer = self.make_trainer(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                                     validation_data=validation_data, validation_split=validation_split,
                                     shuffle=shuffle, callbacks=callbacks, initial_epoch=initial_epoch,
-                                    validation_batch_size=validation_batch_size)
+                                    validation_batch_size=validation_batch_size,
+                                    steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
         interrupted = _InterruptFlag()
         with interrupted:
             try:
@@ -272,16 +274,59 @@ class TrainingMixin:
                  callbacks=None, return_dict=False):
         """Loss and metrics on (x, y): ``[loss, accuracy]`` (or the loss alone, or a dict)."""
         self._require_compiled("evaluate")
-        if sample_weight is not None or steps is not None:
-            raise ValueError("evaluate(): sample_weight and steps are not supported by numbacnn")
-        x, y = self._prepare_xy(x, y)
         verbose = 1 if verbose == "auto" else int(verbose)
         cbs = CallbackList(callbacks, model=self) if callbacks else None
+        if is_stream(x):
+            if y is not None:
+                raise ValueError("evaluate(): when x is a generator or a PyDataset, its batches hold the "
+                                 "targets; do not also pass y")
+            stream = StreamAdapter(x, steps=steps, who="evaluate(x=...)")
+            try:
+                logs = self._evaluate_stream(stream, callbacks=cbs, verbose=verbose)
+            finally:
+                stream.close()
+            return self._format_logs(logs, return_dict)
+        if sample_weight is not None or steps is not None:
+            raise ValueError("evaluate(): sample_weight and steps are not supported by numbacnn with arrays "
+                             "(a generator or a PyDataset may give (x, y, sample_weight) batches and steps)")
+        x, y = self._prepare_xy(x, y)
         logs = self._evaluate_arrays(x, y, batch_size=batch_size or 32, callbacks=cbs, verbose=verbose)
         return self._format_logs(logs, return_dict)
 
+    def _evaluate_stream(self, stream, callbacks=None, verbose=0):
+        """evaluate() over one epoch of a :class:`StreamAdapter` (batches loaded in the background)."""
+        self._reset_metrics()
+        bar = Progbar(stream.num_batches, verbose=verbose) if verbose else None
+        if callbacks is not None:
+            callbacks.on_test_begin()
+        logs = {}
+        i = -1
+        for i, (x, y, sample_weight) in enumerate(stream.epoch()):
+            if y is None:
+                raise ValueError(f"{stream.who}: batch {i + 1} has no targets; evaluation batches are (x, y) "
+                                 "or (x, y, sample_weight)")
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(i)
+            x, y = self._prepare_xy(x, y) if i == 0 else (np.asarray(x, dtype=self.dtype), np.asarray(y))
+            logs = self._test_step(x, y, sample_weight)
+            if callbacks is not None:
+                callbacks.on_test_batch_end(i, dict(logs))
+            if bar is not None:
+                bar.update(i + 1, list(logs.items()), finalize=False)
+        if i < 0:
+            raise ValueError(f"{stream.who}: the data gave no batches to evaluate")
+        if bar is not None:
+            bar.target = i + 1
+            bar.update(i + 1, list(logs.items()), finalize=True)
+        if callbacks is not None:
+            callbacks.on_test_end(dict(logs))
+        return logs
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Outputs for ``x``, computed ``batch_size`` samples at a time (inference mode)."""
+        """Outputs for ``x``, computed ``batch_size`` samples at a time (inference mode); ``x`` may be a
+        generator or a PyDataset (of ``x`` or ``(x, ...)`` batches; ``steps`` of them at most)."""
+        if is_stream(x):
+            return self._predict_stream(x, steps, 0 if verbose == "auto" else int(verbose))
         x = self._prepare_x(x)
         batch_size = int(batch_size or 32)
         if batch_size <= 0:
@@ -301,6 +346,25 @@ class TrainingMixin:
         if out is None:
             out = np.empty((0,) + tuple(self.output.shape[1:]), dtype=self.dtype)
         return out
+
+    def _predict_stream(self, data, steps, verbose):
+        stream = StreamAdapter(data, steps=steps, who="predict(x=...)")
+        bar = Progbar(stream.num_batches, verbose=verbose) if verbose else None
+        outputs = []
+        try:
+            for i, (x, _, _) in enumerate(stream.epoch()):
+                x = self._prepare_x(x)
+                outputs.append(self._to_host(self.forward(self._place_input(x), training=False)))
+                if bar is not None:
+                    bar.update(i + 1, finalize=False)
+        finally:
+            stream.close()
+        if bar is not None:
+            bar.target = len(outputs)
+            bar.update(len(outputs), finalize=True)
+        if not outputs:
+            return np.empty((0,) + tuple(self.output.shape[1:]), dtype=self.dtype)
+        return np.concatenate(outputs)
 
     def activations(self, x):
         """[(layer name, output)] for every layer, inference mode, for the batch ``x`` (host arrays)."""
