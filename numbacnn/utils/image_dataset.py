@@ -130,6 +130,7 @@ class ImageDataset(PyDataset):
         self.pad_to_aspect_ratio = pad_to_aspect_ratio
         self.data_format = data_format
         self.shuffle = shuffle
+        self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._order = self._new_order()
         self._weights_cache = {}
@@ -207,6 +208,17 @@ class ImageDataset(PyDataset):
         for i in range(len(self)):
             yield self[i]
         self.on_epoch_end()
+
+    def head(self, count):
+        """The same data set over its first ``count`` files only (in their order)."""
+        count = int(count)
+        return ImageDataset(self.file_paths[:count], None if self.labels is None else self.labels[:count],
+                            self.label_mode, self.class_names, self.image_size, self.color_mode,
+                            self.batch_size, self.interpolation, self.crop_to_aspect_ratio,
+                            self.pad_to_aspect_ratio, shuffle=self.shuffle, seed=self._seed,
+                            data_format=self.data_format, workers=self._workers,
+                            use_multiprocessing=self._use_multiprocessing,
+                            max_queue_size=self._max_queue_size)
 
     def take(self, count):
         """The first ``count`` batches (as ``tf.data.Dataset.take``, for ``for x, y in ds.take(1)``)."""

@@ -19,6 +19,7 @@ TensorFlow's kernels (bilinear, nearest, bicubic with its 1024-entry table, area
 import io
 import math
 import pathlib
+import re
 import warnings
 
 import numpy as np
@@ -87,6 +88,11 @@ def open_image(path, max_pixels=None):
     except ImageTooLargeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        found = re.search(r"\((\d+) pixels\)", str(err))  # Pillow's own limit, checked at open
+        if found:
+            raise ImageTooLargeError(
+                f"{name}: the image declares {int(found.group(1)):,} pixels, more than numbacnn reads "
+                f"({limit:,}, numbacnn.utils.image_utils.MAX_IMAGE_PIXELS); it was not decoded") from None
         raise ImageTooLargeError(f"{name}: refused as a decompression bomb ({err})") from None
     except UnidentifiedImageError:
         raise ValueError(f"{name}: not an image Pillow can read (JPEG, PNG, BMP, GIF, ...)") from None
