@@ -22,6 +22,7 @@ from . import image_utils
 from .py_dataset import PyDataset
 
 ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+_EXACT_AT_SCALE_1 = ("bilinear", "nearest", "area", "bicubic")
 
 
 def _iter_valid_files(directory, follow_links, formats):
@@ -157,6 +158,8 @@ class ImageDataset(PyDataset):
             x = image_utils.crop_to_aspect_ratio(x, size)
         elif self.pad_to_aspect_ratio:
             return self._resize_with_pad(x)
+        if x.shape[:2] == size and self.interpolation in _EXACT_AT_SCALE_1:
+            return x.astype(np.float32)      # these kernels give every pixel back unchanged at scale 1
         return image_utils.resize_image(x, size, self.interpolation, _cache=self._weights_cache)
 
     def _resize_with_pad(self, x):
