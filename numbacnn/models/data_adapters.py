@@ -18,8 +18,9 @@
   stopped (a finite ``PyDataset`` starts over at its end), as Keras 3 does. Without it, an epoch ends when
   the data does (StopIteration, or IndexError from an unsized ``PyDataset``).
 
-Each batch is ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` (a bare array is ``(x,)``), given back as a
-3-tuple with None for what is missing. Loading overlaps the step because numbacnn's kernels release the GIL
+Each batch is ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` (a bare array is ``(x,)``; each part may be
+a list or dict of arrays for a model with several inputs or outputs), given back as a 3-tuple with None for
+what is missing. Loading overlaps the step because numbacnn's kernels release the GIL
 (``nogil=True``), and so do Pillow's decoders and numpy's large copies.
 """
 
@@ -54,9 +55,6 @@ def standardize_batch(batch, who="the data"):
     if not isinstance(batch, tuple) or len(batch) not in (1, 2, 3):
         raise ValueError(f"{who} must give batches as a tuple (x,), (x, y) or (x, y, sample_weight) of numpy "
                          f"arrays; received {str(batch)[:100]}... of type {type(batch).__name__}")
-    if any(isinstance(part, dict) for part in batch):
-        raise ValueError(f"{who} gave a dict; numbacnn takes batches as tuples (x,), (x, y) or "
-                         "(x, y, sample_weight)")
     return tuple(batch) + (None,) * (3 - len(batch))
 
 

@@ -39,16 +39,43 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def split_validation(x, y, validation_split):
-    """Keras's rule: the validation set is the *last* fraction of the samples, taken before shuffling."""
+    """Keras's rule: the validation set is the *last* fraction of the samples, taken before shuffling.
+
+    ``x`` and ``y`` are arrays, or lists of arrays (several inputs / outputs; None entries stay None).
+    """
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), received {validation_split}")
     if validation_split == 0.0:
         return (x, y), None
-    split_at = int(math.floor(len(x) * (1.0 - validation_split)))
-    if split_at == 0 or split_at == len(x):
+    n = len(x[0]) if isinstance(x, list) else len(x)
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
         raise ValueError(f"validation_split={validation_split} leaves no training or no validation samples "
-                         f"out of {len(x)}")
-    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+                         f"out of {n}")
+
+    def cut(a, sl):
+        if isinstance(a, list):
+            return [None if v is None else v[sl] for v in a]
+        return None if a is None else a[sl]
+
+    head, tail = slice(None, split_at), slice(split_at, None)
+    return (cut(x, head), cut(y, head)), (cut(x, tail), cut(y, tail))
+
+
+def _take(arrays, idx):
+    return [None if a is None else a[idx] for a in arrays]
+
+
+def _split(xs, ys, sws, validation_split):
+    """split_validation over inputs, targets and sample weights (lists) together."""
+    (xs_t, ys_t), val = split_validation(xs, ys, validation_split)
+    if val is None:
+        return (xs_t, ys_t, sws), None
+    n = len(xs_t[0])
+    if sws is None:
+        return (xs_t, ys_t, None), (val[0], val[1], None)
+    return (xs_t, ys_t, [None if w is None else w[:n] for w in sws]), (
+        val[0], val[1], [None if w is None else w[n:] for w in sws])
 
 
 class Trainer:
@@ -56,7 +83,8 @@ class Trainer:
 
     def __init__(self, model, x, y=None, batch_size=32, epochs=1, verbose=0, validation_data=None,
                  validation_split=0.0, shuffle=True, callbacks=None, initial_epoch=0,
-                 validation_batch_size=None, steps_per_epoch=None, validation_steps=None):
+                 validation_batch_size=None, sample_weight=None, class_weight=None, steps_per_epoch=None,
+                 validation_steps=None):
         if model.optimizer is None or model.loss_fn is None:
             raise RuntimeError(f'Model "{model.name}" must be compiled before training: call '
                                "model.compile(optimizer, loss, metrics) first")
@@ -68,32 +96,33 @@ class Trainer:
             raise ValueError(f"epochs and initial_epoch must be >= 0, received {epochs} and {initial_epoch}")
         self._stream = self._val_stream = None
         if is_stream(x):
-            if y is not None:
-                raise ValueError("fit(): when x is a generator or a PyDataset, its batches hold the targets; "
-                                 f"do not also pass y (received y of type {type(y).__name__})")
+            extra = {"y": y, "sample_weight": sample_weight, "class_weight": class_weight}
+            given = [k for k, v in extra.items() if v is not None]
+            if given:
+                raise ValueError("fit(): when x is a generator or a PyDataset, its batches hold the targets "
+                                 f"(and sample weights); do not also pass {', '.join(given)}")
             if validation_split:
                 raise ValueError("fit(): validation_split needs arrays (it keeps their last samples); with a "
                                  "generator or a PyDataset give validation_data instead")
             self._stream = StreamAdapter(x, steps=steps_per_epoch, shuffle=shuffle, who="fit(x=...)")
-            val = None
+            xs = ys = sws = val = None
         else:
             if steps_per_epoch is not None:
                 raise ValueError("fit(steps_per_epoch=...) bounds the epochs of a generator or a PyDataset; "
                                  "with arrays every epoch goes through all of them (slice the arrays "
                                  "instead)")
-            x, y = model._prepare_xy(x, y)
-            (x, y), val = split_validation(x, y, validation_split)
+            xs, ys, sws = model._prepare_data(x, y, sample_weight, class_weight)
+            (xs, ys, sws), val = _split(xs, ys, sws, validation_split)
         if is_stream(validation_data):
             self._val_stream = StreamAdapter(validation_data, steps=validation_steps,
                                              who="fit(validation_data=...)")
         elif validation_data is not None:
-            if len(validation_data) == 3:
-                validation_data = validation_data[:2]
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            val = model._prepare_xy(*validation_data)
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                                 "val_sample_weight)")
+            val = model._prepare_data(*validation_data)
         self.model = model
-        self.x, self.y = x, y
+        self.xs, self.ys, self.sample_weights = xs, ys, sws
         self.val = val
         self.batch_size = int(batch_size)
         self.validation_batch_size = validation_batch_size or self.batch_size
@@ -102,7 +131,7 @@ class Trainer:
         if self._stream is not None:
             self.steps_per_epoch = self._stream.num_batches      # None until counted
         else:
-            self.steps_per_epoch = max(1, math.ceil(len(x) / self.batch_size))
+            self.steps_per_epoch = max(1, math.ceil(len(xs[0]) / self.batch_size))
         self._epoch_batches = None     # a stream's iterator over this epoch's batches
         self._pending = None           # a stream's next batch, already loaded
         self.epoch = self._first_epoch = int(initial_epoch)
@@ -119,7 +148,17 @@ class Trainer:
                                       model=model, verbose=verbose, epochs=self.epochs,
                                       steps=self.steps_per_epoch)
         self.history = model.history
-        self._batches = None if self._stream is not None else ops().BatchStager(self.x, self.batch_size)
+        self._batches = [] if xs is None else [ops().BatchStager(x, self.batch_size) for x in xs]
+
+    @property
+    def x(self):
+        """The training inputs (one array, or a list for several inputs; the generator or PyDataset)."""
+        return self._stream.data if self._stream is not None else self.model._pack_in(self.xs)
+
+    @property
+    def y(self):
+        """The training targets (one array, or a list for several outputs; None for a stream)."""
+        return None if self._stream is not None else self.model._pack_out(self.ys)
 
     # ----- stepping ----------------------------------------------------------------------------
     def _begin_epoch(self):
@@ -131,7 +170,7 @@ class Trainer:
             self._epoch_batches = self._stream.epoch()
             self._pending = next(self._epoch_batches, None)
         else:
-            n = len(self.x)
+            n = len(self.xs[0])
             self._order = backend.rng().permutation(n) if self.shuffle else np.arange(n)
         self.model._reset_metrics()
         self.batch = 0
@@ -152,10 +191,14 @@ class Trainer:
                 self.logs = self._stream_step()
             else:
                 idx = self._batch_indices(self.batch)
-                x = self._batches.take((self.epoch, self.batch), idx)
-                self.logs = self.model._train_step(x, self.y[idx])
+                key = (self.epoch, self.batch)
+                xs = [stager.take(key, idx) for stager in self._batches]
+                sws = None if self.sample_weights is None else _take(self.sample_weights, idx)
+                self.logs = self.model._train_step(xs, _take(self.ys, idx), sws)
                 if self.batch + 1 < self.steps_per_epoch:  # copied while this batch's kernels run
-                    self._batches.prefetch((self.epoch, self.batch + 1), self._batch_indices(self.batch + 1))
+                    nxt = self._batch_indices(self.batch + 1)
+                    for stager in self._batches:
+                        stager.prefetch((self.epoch, self.batch + 1), nxt)
         except NonFiniteLossError as err:
             if not self._tolerate_nan:
                 raise NonFiniteLossError(
@@ -184,11 +227,8 @@ class Trainer:
         if y is None:
             raise ValueError(f"fit(x=...): batch {self.batch + 1} of epoch {self.epoch + 1} has no targets; "
                              "training batches are (x, y) or (x, y, sample_weight)")
-        if self.batch == 0 and self.epoch == self._first_epoch:
-            x, y = self.model._prepare_xy(x, y)   # builds the model, checks the targets once
-        else:
-            x = np.asarray(x, dtype=self.model.dtype)
-        logs = self.model._train_step(self.model._place_input(x), np.asarray(y), sample_weight=sample_weight)
+        xs, ys, sws = self.model._prepare_data(x, y, sample_weight)
+        logs = self.model._train_step(self.model._place_inputs(xs), ys, sws)
         if self.steps_per_epoch is None or self.batch + 1 < self.steps_per_epoch:
             self._pending = next(self._epoch_batches, None)
         return logs

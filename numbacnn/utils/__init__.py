@@ -6,6 +6,7 @@ import random
 import numpy as np
 
 from .. import backend
+from .._names import missing_name
 from .image_dataset import image_dataset_from_directory
 from .image_utils import array_to_img, img_to_array, load_img, save_img
 from .progbar import Progbar
@@ -42,3 +43,6 @@ def to_categorical(y, num_classes=None, dtype="float32"):
 
 __all__ = ["Progbar", "PyDataset", "Sequence", "array_to_img", "image_dataset_from_directory", "img_to_array",
            "load_img", "save_img", "set_random_seed", "to_categorical"]
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

@@ -138,32 +138,48 @@ def test_refusals():
         model.fit((x[i:i + BS] for i in range(0, N, BS)), verbose=0)
 
 
+class _Timed(Batches):
+    """Records when each batch's load starts and ends."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loads = {}
+
+    def __getitem__(self, i):
+        start = time.perf_counter()
+        batch = super().__getitem__(i)
+        self.loads[i] = (start, time.perf_counter())
+        return batch
+
+
 class _Compute(Callback):
-    """Stands for a compute-bound step: sleeps in every batch (the GIL released, as Numba's kernels do)."""
+    """Stands for a compute-bound step: sleeps in every batch (the GIL released, as Numba's kernels do),
+    recording when each step starts and ends."""
 
     def __init__(self, seconds):
         super().__init__()
         self.seconds = seconds
+        self.steps = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         time.sleep(self.seconds)
+        self.steps.append((self._start, time.perf_counter()))
 
 
 def test_loading_overlaps_the_step():
-    """A data-bound epoch takes about max(load, compute) per batch, not their sum: adding a load as long
-    as the step adds (much) less than the load's total. Measured as a difference of the best of two runs,
-    so that a busy machine's slower steps cancel out."""
+    """Batch i+1 loads while batch i trains: every load after the first starts before the step ahead of
+    it has ended, so a data-bound epoch takes about max(load, compute) per batch, not their sum. Checked
+    on the order of events rather than on wall time, which a busy machine makes noisy."""
     n = 6
     x, y = np.zeros((n * BS, 5, 5, 1), np.float32), np.zeros(n * BS, np.int64)
     model = _model()
-    model.fit(x[:BS], y[:BS], verbose=0)                     # compiled before timing
-    load = compute = 0.2
-
-    def epoch(delay):
-        start = time.perf_counter()
-        model.fit(Batches(x, y, delay=delay), epochs=1, verbose=0, callbacks=[_Compute(compute)])
-        return time.perf_counter() - start
-
-    compute_only = min(epoch(0.0), epoch(0.0))
-    both = min(epoch(load), epoch(load))
-    assert both - compute_only < 0.5 * n * load, (compute_only, both)
+    data, compute = _Timed(x, y, delay=0.1), _Compute(0.1)
+    model.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=[compute])
+    assert sorted(data.loads) == list(range(n)) and len(compute.steps) == n
+    for i in range(n - 1):
+        load_start = data.loads[i + 1][0]
+        step_start, step_end = compute.steps[i]
+        assert load_start < step_end, (i, data.loads, compute.steps)
