@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import numbacnn as nc
+from numbacnn import cli as nc_cli
 
 from . import images
 
@@ -121,8 +122,12 @@ class Snapshot:
 def prepare_data(name, data_dir=None, limit=0):
     """``(x, y), (x_val, y_val), class names`` of a data set: float32 NHWC images in 0..1, int labels.
 
-    ``limit`` > 0 keeps the first ``limit`` training and the first ``limit`` test samples.
+    ``limit`` > 0 keeps the first ``limit`` training and the first ``limit`` test samples. A ``data_dir``
+    holding class subfolders of images (JPEG, PNG, BMP, GIF) is the data itself, whatever ``name`` says:
+    see :func:`prepare_folder`.
     """
+    if data_dir and nc_cli.is_image_folder(data_dir):
+        return prepare_folder(data_dir, limit)
     if name not in DATASETS:
         raise ValueError(f"Unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     module = getattr(nc.datasets, name)
@@ -136,6 +141,23 @@ def prepare_data(name, data_dir=None, limit=0):
 
     return ((images_of(x), y.reshape(-1).astype(np.int64)),
             (images_of(x_val), y_val.reshape(-1).astype(np.int64)), tuple(module.CLASS_NAMES))
+
+
+def prepare_folder(data_dir, limit=0):
+    """An image folder as :func:`prepare_data`'s arrays, read as the command line reads it
+    (``numbacnn.cli.load_image_folder``): the classes are the subfolders, the images keep the first
+    image's size and colour mode, and the last 20% of the files (in the order seed 0 shuffles them) are
+    the validation images. The debugger holds them in memory: ``limit`` > 0 keeps the first ``limit``
+    of each part."""
+    train, val, names, _ = nc_cli.load_image_folder(data_dir, validation_split=0.2, seed=0, batch_size=256,
+                                                    limit=limit or None, verbose=False)
+
+    def arrays(ds):
+        batches = [ds[i] for i in range(len(ds))]
+        x = np.concatenate([b[0] for b in batches]).astype(np.float32) / 255.0
+        return x, np.concatenate([b[1] for b in batches]).astype(np.int64)
+
+    return arrays(train), arrays(val), tuple(names)
 
 
 def _missing(name):
