@@ -1,4 +1,5 @@
-"""``python -m gui``: the command line, the display check, the frame loop and the headless capture.
+"""``python -m numbacnn gui`` (``python -m gui`` in a checkout): the command line, the display check, the
+frame loop and the headless capture.
 
 DearPyGui aborts the whole process when there is no display, so :func:`main` checks $DISPLAY and
 $WAYLAND_DISPLAY (and that $DISPLAY opens) before anything imports it.
@@ -14,13 +15,23 @@ import time
 from . import layout
 from .worker import DATASETS, MODEL_H5, MODEL_JSON, MODELS, OPTIMIZERS, Config, Worker
 
+NO_DEARPYGUI = 'the visual debugger needs DearPyGui: pip install "numbacnn[gui]"'
 NO_DISPLAY = "no display: set DISPLAY or run under xvfb-run (e.g. xvfb-run -a python -m gui)"
 FRAME_SECONDS = 1 / 60
 """The frame loop sleeps what is left of this after each frame, leaving the CPU to training."""
 
 
+def missing_dearpygui():
+    """The one line to print when DearPyGui cannot be imported, or None."""
+    try:
+        import dearpygui  # noqa: F401  (the package only: its extension starts nothing)
+    except ImportError:
+        return NO_DEARPYGUI
+    return None
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m gui",
+    p = argparse.ArgumentParser(prog="python -m numbacnn gui",
                                 description="Watch a numbacnn network learn, batch by batch.")
     p.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
     p.add_argument("--model", default="fashion_cnn", metavar="NAME",
@@ -153,7 +164,7 @@ def config_from(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    problem = display_problem()
+    problem = missing_dearpygui() or display_problem()
     if problem:
         print(problem, file=sys.stderr)
         return 1
