@@ -50,6 +50,12 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=0, metavar="N", help="train N batches at start")
     p.add_argument("--screenshot", default=None, metavar="PNG",
                    help="after --steps, draw the window, write it to this PNG file and exit")
+    p.add_argument("--tab", choices=layout.TABS, default=layout.TABS[0], help="the tab shown first")
+    p.add_argument("--select", default="", metavar="LAYER", help="select this layer in every view")
+    p.add_argument("--cell", default="", metavar="LAYER,ROW,COL,FILTER",
+                   help="explain this output of a convolution (the Explain tab)")
+    p.add_argument("--snapshot-every", type=int, default=0, metavar="N",
+                   help="keep the weights every N batches for Rewind (default: 4 times an epoch)")
     p.add_argument("--size", default=f"{layout.VIEWPORT[0]}x{layout.VIEWPORT[1]}", metavar="WxH")
     p.add_argument("--log", action="store_true", help="print every status line to stdout")
     args = p.parse_args(argv)
@@ -63,6 +69,11 @@ def parse_args(argv=None):
             raise ValueError
     except ValueError:
         p.error(f"--size must be WIDTHxHEIGHT (at least 200x200), received {args.size!r}")
+    if args.cell:
+        parts = args.cell.split(",")
+        if len(parts) != 4 or not all(v.strip().isdigit() for v in parts[1:]):
+            p.error(f"--cell must be LAYER,ROW,COL,FILTER, received {args.cell!r}")
+        args.cell = (parts[0].strip(), *(int(v) for v in parts[1:]))
     if args.screenshot and args.steps < 0:
         p.error("--steps must be >= 0")
     return args
@@ -159,7 +170,8 @@ class App:
 def config_from(args):
     return Config(dataset=args.dataset, model=args.model, model_path=args.model_file, epochs=args.epochs,
                   batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.learning_rate,
-                  limit=args.limit, data_dir=args.data_dir, seed=args.seed, delay=args.delay / 1000.0)
+                  limit=args.limit, data_dir=args.data_dir, seed=args.seed, delay=args.delay / 1000.0,
+                  snapshot_every=args.snapshot_every)
 
 
 def main(argv=None):
@@ -172,8 +184,13 @@ def main(argv=None):
     app = App(config_from(args), size=args.size, log=log)
     try:
         app.frames_until_idle()
+        app.window.show_tab(args.tab)
         if args.steps and app.worker.snapshot().state != "error":
             app.worker.run_steps(args.steps)
+        if args.select:
+            app.window.select_layer(args.select)
+        if args.cell:
+            app.worker.explain_cell(*args.cell)
         if args.screenshot:
             app.frames_until_idle()
             snap = app.worker.snapshot()
