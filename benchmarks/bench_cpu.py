@@ -31,12 +31,20 @@ import numpy as np
 
 THREADS = 2
 ROWS = [("cifar_cnn", 32), ("cifar_cnn", 128), ("lenet5", 32), ("lenet5", 128),
-        ("conv_model_pooling", 32), ("conv_model_pooling", 128)]
+        ("conv_model_pooling", 32), ("conv_model_pooling", 128), ("mobilenet", 32), ("mobilenet", 128)]
 SPECS = {  # model: (input shape, optimizer, loss)
     "cifar_cnn": ((32, 32, 3), "adam", "sparse"),
     "lenet5": ((28, 28, 1), "adam", "sparse"),
     "conv_model_pooling": ((28, 28, 1), "sgd", "categorical"),
+    "mobilenet": ((96, 96, 3), "adam", "sparse"),
 }
+# "mobilenet" is keras.applications.MobileNet's architecture at this width, 96x96x3, 10 classes: 13
+# depthwise-separable blocks (DepthwiseConv2D, BatchNormalization, ReLU(6), 1x1 Conv2D, BatchNormalization,
+# ReLU(6)); numbacnn.applications.MobileNet and keras.applications.MobileNet build it, PyTorch's twin is
+# torch_mobilenet.
+MOBILENET_ALPHA = 0.5
+MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1),
+                    (512, 1), (512, 1), (1024, 2), (1024, 1))
 FRAMEWORKS = ("numbacnn", "torch", "tf")
 LABELS = {"numbacnn": "numbacnn", "torch": "PyTorch", "tf": "Keras/TF"}
 MODULES = {"numbacnn": ("numbacnn",), "torch": ("torch",), "tf": ("tensorflow", "keras")}
@@ -63,7 +71,10 @@ def numbacnn_steps(name, batch):
     """(train step, inference step, parameter count) of numbacnn's model on one batch."""
     from numbacnn import applications
 
-    model = applications.get(name)()
+    if name == "mobilenet":
+        model = applications.MobileNet(input_shape=SPECS[name][0], alpha=MOBILENET_ALPHA, classes=10)
+    else:
+        model = applications.get(name)()
     model.compile(optimizer=SPECS[name][1], loss=_keras_loss(name))
     x, y = _data(name, batch)
     return (lambda: model.train_on_batch(x, y), lambda: model.predict(x, batch_size=batch, verbose=0),
@@ -89,7 +100,31 @@ def torch_model(name):
             nn.Conv2d(1, 64, 3, padding=1), bn(64), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(64, 32, 3, padding=1), bn(32), nn.ReLU(), nn.Flatten(),
             nn.Linear(14 * 14 * 32, 32), bn(32, False), nn.ReLU(), nn.Linear(32, 10))
+    if name == "mobilenet":
+        return torch_mobilenet()
     raise ValueError(name)
+
+
+def torch_mobilenet():
+    """Keras's MobileNet in PyTorch: depthwise convolutions as groups=C, Keras's padding (a stride-2 block
+    pads bottom and right by one), batch-norm's epsilon 1e-3, ReLU6."""
+    import torch.nn as nn
+
+    def bn_relu6(c):
+        return [nn.BatchNorm2d(c, eps=1e-3, momentum=0.01), nn.ReLU6()]
+
+    c = int(32 * MOBILENET_ALPHA)
+    layers = [nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(3, c, 3, stride=2, bias=False), *bn_relu6(c)]
+    for filters, stride in MOBILENET_BLOCKS:
+        if stride == 1:
+            layers.append(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False))
+        else:
+            layers += [nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(c, c, 3, stride=2, groups=c, bias=False)]
+        f = int(filters * MOBILENET_ALPHA)
+        layers += [*bn_relu6(c), nn.Conv2d(c, f, 1, bias=False), *bn_relu6(f)]
+        c = f
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Dropout(1e-3), nn.Conv2d(c, 10, 1), nn.Flatten()]
+    return nn.Sequential(*layers)
 
 
 def torch_steps(name, batch):
@@ -146,6 +181,9 @@ def keras_model(name):
         h = layers.Flatten()(bn_relu(layers.Conv2D(32, 3, padding="same")(h)))
         h = bn_relu(layers.Dense(32)(h))
         return keras.Model(x, layers.Dense(10, activation="softmax")(h))
+    if name == "mobilenet":
+        return keras.applications.MobileNet(input_shape=SPECS[name][0], alpha=MOBILENET_ALPHA, weights=None,
+                                            classes=10)
     raise ValueError(name)
 
 
@@ -349,7 +387,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="0.5 s a measurement after 0.2 s of warm-up, one round (default: 3 s, 1 s, 2)")
-    parser.add_argument("--rows", nargs="*", help="rows as model:batch, e.g. cifar_cnn:32 (default: all six)")
+    parser.add_argument("--rows", nargs="*", help="rows as model:batch, e.g. cifar_cnn:32 (default: all)")
     parser.add_argument("--peers", nargs="*", choices=FRAMEWORKS[1:], default=list(FRAMEWORKS[1:]),
                         help="peers to compare with (default: torch tf, where installed); none: numbacnn")
     parser.add_argument("--tf-python", default=sys.executable,

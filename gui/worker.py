@@ -730,11 +730,18 @@ class Worker:
 
     def _pictures_of(self, weights):
         out = {"filters": {}, "filter_range": {}}
+        depthwise = {w.path for w in self._model.weights
+                     if isinstance(w.layer, (nc.layers.DepthwiseConv2D, nc.layers.SeparableConv2D))
+                     and w.name in ("kernel", "depthwise_kernel")}
         for path, w in weights.items():
-            if path.endswith("/kernel") and w.ndim == 4:
-                layer = _layer_of(path)
-                out["filters"][layer] = (w.shape, Picture(images.filter_grid(w, FILTER_BOX)))
-                out["filter_range"][layer] = float(np.abs(w).max()) if w.size else 0.0
+            if path in depthwise and w.ndim == 4:
+                # (KH, KW, C, M): every (channel, multiplier) is a one-channel filter of its own
+                w = w.reshape(w.shape[:2] + (1, -1))
+            elif not (path.endswith("/kernel") and w.ndim == 4):
+                continue
+            layer = _layer_of(path)
+            out["filters"][layer] = (w.shape, Picture(images.filter_grid(w, FILTER_BOX)))
+            out["filter_range"][layer] = float(np.abs(w).max()) if w.size else 0.0
         _, _, x_val, y_val = self._data
         if len(x_val):
             i = self._input_index = min(max(0, self._input_index), len(x_val) - 1)

@@ -65,7 +65,13 @@ def _sample(model, x):
         x = x.reshape((1, *want))
     else:
         raise ValueError(f'Model "{model.name}" takes one sample of shape {want}, received shape {x.shape}')
-    return model._place_input(model._prepare_x(x))
+    if len(model.inputs) != 1:
+        raise ValueError(f'Model "{model.name}" has {len(model.inputs)} inputs; numbacnn.models.inspect '
+                         "explains models with one input")
+    prepared = model._prepare_x(x)
+    if hasattr(model, "_place_inputs"):
+        return model._place_inputs(prepared)[0]
+    return model._place_input(prepared)
 
 
 def _node_of(model, layer_name):

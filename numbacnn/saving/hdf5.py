@@ -413,7 +413,7 @@ def _load_optimizer_vars(path, f, model):
     if optimizer is None or "optimizer" not in f:
         return
     arrays = _vars_arrays(f["optimizer"])
-    if len(arrays) > 2 and not optimizer.built:  # compiled, never stepped: build it as its first step would
+    if len(arrays) > len(optimizer._head()) and not optimizer.built:  # compiled, never stepped: build it
         optimizer.build(model.trainable_weights)
     problem = set_keras_state(optimizer, arrays)
     if problem is not None:
