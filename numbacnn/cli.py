@@ -657,15 +657,36 @@ def cmd_summary(args):
     model.summary()
 
 
-def cmd_gui(args):
-    checkout = str(Path(__file__).resolve().parents[1])  # a source checkout holds gui/ beside numbacnn/
-    if (Path(checkout) / "gui").is_dir() and checkout not in sys.path:
-        sys.path.append(checkout)
+def _gui_package():
+    """The visual debugger's package: ``numbacnn_gui`` as installed (``pip install "numbacnn[gui]"``), or the
+    ``gui/`` folder of this source checkout, loaded under that same name (so no other ``gui`` can clash)."""
+    import importlib
+    import importlib.util
+
+    if "numbacnn_gui" in sys.modules or importlib.util.find_spec("numbacnn_gui") is not None:
+        return importlib.import_module("numbacnn_gui")
+    folder = Path(__file__).resolve().parents[1] / "gui"   # a source checkout holds gui/ beside numbacnn/
+    if not (folder / "__init__.py").is_file():
+        raise ModuleNotFoundError("No module named 'numbacnn_gui'", name="numbacnn_gui")
+    spec = importlib.util.spec_from_file_location("numbacnn_gui", folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["numbacnn_gui"] = package
     try:
-        from gui.app import main as gui_main
+        spec.loader.exec_module(package)
+    except BaseException:
+        del sys.modules["numbacnn_gui"]
+        raise
+    return package
+
+
+def cmd_gui(args):
+    try:
+        _gui_package()
+        from numbacnn_gui.app import main as gui_main
     except ImportError as err:
-        missing_gui = err.name in ("gui", "gui.app")
-        hint = "; it is the gui/ folder of a numbacnn source checkout" if missing_gui else ""
+        hint = "; install it with: pip install \"numbacnn[gui]\"" if "dearpygui" in str(err) or err.name in (
+            "numbacnn_gui", "numbacnn_gui.app", "dearpygui") else ""
         raise RuntimeError(f"the visual debugger is not available ({err}){hint}") from err
     return gui_main(list(args.extra))
 
@@ -821,7 +842,8 @@ def build_parser():
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("gui", add_help=False, help="open the visual debugger (gui --help: its options)",
-                       description="Open the visual debugger (gui/ of a source checkout) with its arguments.")
+                       description="Open the visual debugger (the numbacnn_gui package: the gui extra, or "
+                                   "gui/ of a source checkout) with its arguments.")
     p.set_defaults(func=cmd_gui, passes_extra_arguments=True)
     return parser
 

@@ -292,3 +292,56 @@ class Trainer:
     def activations(self, x):
         """Every layer's output (inference mode) for the inputs ``x`` (a batch, e.g. ``x[:1]``): numpy."""
         return self.model.activations(x)
+
+    # ----- snapshots (the debugger's rewind) ----------------------------------------------------
+    def snapshot(self):
+        """Where training stands, as copies: ``{"epoch", "batch", "weights": {path: array} (every weight,
+        the non-trainable ones such as BatchNormalization's moving statistics too), "optimizer": the
+        optimizer's ``get_state()`` (empty before its first step), "order": this epoch's sample order (None
+        at an epoch's start), "rng": the state of ``backend.rng()`` (shuffles, Dropout masks), "finished"}``.
+        :meth:`restore` puts it back, so training on from a snapshot repeats what followed it."""
+        optimizer = self.model.optimizer
+        return {"epoch": self.epoch, "batch": self.batch, "weights": self.weights(),
+                "optimizer": optimizer.get_state() if optimizer.built else [],
+                "order": None if self._order is None or self.batch == 0 else self._order.copy(),
+                "rng": backend.rng().bit_generator.state, "finished": self.finished}
+
+    def restore(self, snapshot):
+        """Put the weights, the optimizer's state and the position (epoch, batch, sample order) of a
+        :meth:`snapshot` back, so that ``step()`` trains on from there. The running metrics restart
+        with the next batch; training that had finished can go on again when ``epochs`` is larger than
+        the snapshot's epoch."""
+        by_path = {w.path: w for w in self.model.weights}
+        missing = set(snapshot["weights"]) ^ set(by_path)
+        if missing:
+            raise ValueError(f'The snapshot does not match model "{self.model.name}": weights '
+                             f"{sorted(missing)} are in one but not the other")
+        for path, value in snapshot["weights"].items():
+            by_path[path].assign(value)
+        optimizer = self.model.optimizer
+        state = list(snapshot["optimizer"])
+        if optimizer.built:
+            current = optimizer.variables
+            if not state:   # taken before the first step: the slots as the optimizer builds them
+                state = [np.array(0, np.int64), current[1]]
+                for slot in optimizer._slot_names():
+                    start = optimizer._slot_initial_value(slot)
+                    state += [np.full(v.shape, start, v.dtype) for v in optimizer._slots.get(slot, [])]
+            optimizer.set_state(state)
+        elif state:
+            optimizer.build(self.model.trainable_weights)
+            optimizer.set_state(state)
+        if snapshot.get("rng") is not None:
+            backend.rng().bit_generator.state = snapshot["rng"]
+        self.epoch, self.batch = int(snapshot["epoch"]), int(snapshot["batch"])
+        self.finished = self.epoch >= self.epochs
+        if self.batch > 0 and snapshot.get("order") is not None:
+            self._order = np.array(snapshot["order"], copy=True)
+            self.model._reset_metrics()
+            self.logs = {}
+            if not self._started:
+                self._started = True
+                self.model.stop_training = False
+                self.callbacks.on_train_begin()
+        else:
+            self.batch = 0

@@ -283,7 +283,7 @@ def test_plot_without_matplotlib_exits_1_with_the_pip_command(tmp_path):
 
 
 def test_gui_runs_gui_app_main_with_its_arguments_and_exit_code(tmp_path):
-    fake = tmp_path / "site" / "gui"
+    fake = tmp_path / "site" / "numbacnn_gui"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("")
     (fake / "app.py").write_text("def main(argv=None):\n    print('gui', argv)\n    return 3\n")
@@ -293,7 +293,7 @@ def test_gui_runs_gui_app_main_with_its_arguments_and_exit_code(tmp_path):
 
 
 def test_gui_unavailable_exits_1(tmp_path):
-    fake = tmp_path / "site" / "gui"
+    fake = tmp_path / "site" / "numbacnn_gui"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError(\"No module named 'dearpygui'\")\n")
     proc = run_cli("gui", tmp=tmp_path, pythonpath=[tmp_path / "site"])
