@@ -70,14 +70,15 @@ def _sole_consumer(node, consumers, output_ids):
     if len(node.outputs) != 1 or id(node.outputs[0]) in output_ids:
         return None
     readers = consumers[id(node.outputs[0])]
-    if len(readers) != 1 or len(readers[0].inputs) != 1:
+    if len(readers) != 1 or not _single(readers[0]):
         return None
     return readers[0]
 
 
 def _single(node):
-    """A node that calls its layer on one tensor, giving one."""
-    return len(node.inputs) == 1 and len(node.outputs) == 1
+    """A node that calls its layer on one tensor, giving one, whose output no activity regularizer reads."""
+    return (len(node.inputs) == 1 and len(node.outputs) == 1
+            and getattr(node.layer, "activity_regularizer", None) is None)
 
 
 def plan(nodes, output_tensors):

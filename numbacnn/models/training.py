@@ -363,6 +363,7 @@ class TrainingMixin:
             k.fill(w.grad, 0)
         preds = self._as_list(self.forward(xs, training=True))
         loss, per_output, grads = self._losses_and_gradients(ys, preds, sws)
+        loss += self._penalties(trainable)
         if not math.isfinite(loss):
             self._cache = None
             raise NonFiniteLossError(str(loss))
@@ -374,8 +375,10 @@ class TrainingMixin:
         finally:
             self.input_grad_needed = True
         self._cache = None
+        _add_regularizer_gradients(trainable)
         with interrupt.critical():  # a second Ctrl-C never leaves some weights stepped and others not
             self.optimizer.apply(trainable)
+            _apply_constraints(trainable)
         return self._update_metrics(loss, per_output, ys, preds, sws)
 
     def _test_step(self, xs, ys, sws=None):
@@ -388,9 +391,18 @@ class TrainingMixin:
             value = out.loss(y, y_pred, None if sws is None else sws[i])
             total += out.weight * value
             per_output.append(value)
+        total += self._penalties(self.trainable_weights)
         if self.compiled_metrics:
             preds = [self._to_host(p) for p in preds]
         return self._update_metrics(total, per_output, ys, preds, sws)
+
+    def _penalties(self, weights):
+        """The regularizers' share of the loss: weight penalties and the last forward's activity ones."""
+        total = self.activity_penalty()
+        for w in weights:
+            if w.regularizer is not None:
+                total += w.regularizer(ops().to_host(w.value))
+        return total
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
@@ -600,6 +612,22 @@ class TrainingMixin:
 def _renamed(metric, name):
     metric.name = name
     return metric
+
+
+def _add_regularizer_gradients(weights):
+    """w.grad += d(regularizer(w))/dw for the regularized weights."""
+    k = ops()
+    for w in weights:
+        if w.regularizer is not None:
+            host = k.to_host(w.value)
+            k.add_into(w.grad, k.to_device(w.regularizer.gradient(host).astype(host.dtype)))
+
+
+def _apply_constraints(weights):
+    """Keras applies a weight's constraint right after each update."""
+    for w in weights:
+        if w.constraint is not None:
+            w.assign(w.constraint(w.numpy()))
 
 
 def _slice(arrays, sl):
