@@ -5,8 +5,8 @@
 L2-normalised rows (or columns) n_i of a rank-2 kernel. Layers take them as ``kernel_regularizer=``,
 ``bias_regularizer=``, ``activity_regularizer=`` (``depthwise_``/``pointwise_``/``gamma_``/``beta_``/
 ``alpha_regularizer=`` where Keras has them), by object, class name, string ("l1", "l2",
-"orthogonal_regularizer"; as in Keras, "l1_l2" is not one) or Keras's serialized dict. The penalty joins the reported loss as Keras adds it,
-and its gradient joins the weight's (``numbacnn.models.training``).
+"orthogonal_regularizer"; as in Keras, "l1_l2" is not one) or Keras's serialized dict. The penalty
+joins the reported loss as Keras adds it, and its gradient joins the weight's (``numbacnn.models.training``).
 
 numbacnn differentiates by hand, so a regularizer of your own subclasses :class:`Regularizer` and gives both
 ``__call__(x) -> float`` and ``gradient(x) -> array`` (numpy, float64 is fine); a plain function is refused.

@@ -52,8 +52,9 @@ def test_string_forms_are_keras_s():
                 module.get(name)
         else:
             got = module.get(name).get_config()
-            assert got.keys() == config.keys() and all(
-                got[k] == pytest.approx(v) if isinstance(v, float) else got[k] == v for k, v in config.items())
+            assert got.keys() == config.keys()
+            assert all(got[k] == pytest.approx(v) if isinstance(v, float) else got[k] == v
+                       for k, v in config.items())
     with pytest.raises(ValueError, match="gradient"):
         R.get(lambda w: 0.0)
 
