@@ -8,7 +8,6 @@ import numpy as np
 from .. import activations, initializers
 from ..kernels import ops
 from .base import Layer, format_shape
-from .core import check_unsupported
 
 
 class _ActivationLayer(Layer):
@@ -126,7 +125,10 @@ class PReLU(Layer):
     def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None,
                  shared_axes=None, **kwargs):
         super().__init__(**kwargs)
-        check_unsupported(self.name, alpha_regularizer=alpha_regularizer, alpha_constraint=alpha_constraint)
+        self._set_weight_options(
+            alpha_regularizer=alpha_regularizer,
+            alpha_constraint=alpha_constraint,
+        )
         self.alpha_initializer = initializers.get(alpha_initializer)
         if shared_axes is None:
             self.shared_axes = None

@@ -7,13 +7,6 @@ from ..kernels import ops
 from .base import Layer, format_shape
 
 
-def check_unsupported(layer_name, **args):
-    """Regularizers and constraints are accepted only as None."""
-    for key, value in args.items():
-        if value is not None:
-            raise ValueError(f'Layer "{layer_name}": {key} is not supported by numbacnn, received {value!r}')
-
-
 class Dense(Layer):
     """Densely connected layer; kernel (input_dim, units), bias (units,)."""
 
@@ -24,9 +17,13 @@ class Dense(Layer):
             raise ValueError("Received an invalid value for `units`, expected a positive integer. "
                              f"Received: units={units}")
         super().__init__(**kwargs)
-        check_unsupported(self.name, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                          activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                          bias_constraint=bias_constraint)
+        self._set_weight_options(
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)

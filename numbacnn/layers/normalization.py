@@ -9,7 +9,6 @@ import numpy as np
 from .. import initializers
 from ..kernels import ops
 from .base import Layer, format_shape
-from .core import check_unsupported
 
 
 class BatchNormalization(Layer):
@@ -25,8 +24,12 @@ class BatchNormalization(Layer):
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
         super().__init__(**kwargs)
-        check_unsupported(self.name, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
-                          beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self._set_weight_options(
+            beta_regularizer=beta_regularizer,
+            gamma_regularizer=gamma_regularizer,
+            beta_constraint=beta_constraint,
+            gamma_constraint=gamma_constraint,
+        )
         if synchronized:
             raise ValueError("Argument synchronized=True is only supported with the TensorFlow backend.")
         if epsilon <= 0:
@@ -172,8 +175,12 @@ class _GroupedNormalization(Layer):
 
     def _init_weights_args(self, epsilon, center, scale, beta_initializer, gamma_initializer,
                            beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint):
-        check_unsupported(self.name, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
-                          beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self._set_weight_options(
+            beta_regularizer=beta_regularizer,
+            gamma_regularizer=gamma_regularizer,
+            beta_constraint=beta_constraint,
+            gamma_constraint=gamma_constraint,
+        )
         self.epsilon = epsilon
         self.center = bool(center)
         self.scale = bool(scale)
