@@ -143,10 +143,10 @@ class _ImageLayer(Layer):
         self.seed = seed
         self._generator = None if seed is None else np.random.default_rng(seed)
 
-    def __call__(self, inputs, training=None):
+    def __call__(self, inputs, training=None, **kwargs):
         if training is None:
             training = self._random  # Keras's BaseImagePreprocessingLayer.call(data, training=True)
-        return super().__call__(inputs, training=training)
+        return super().__call__(inputs, training=training, **kwargs)
 
     def _rng(self):
         return self._generator if self._generator is not None else backend.rng()

@@ -118,8 +118,9 @@ def test_errors():
         layer(np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="synchronized=True"):
         BatchNormalization(synchronized=True)
-    with pytest.raises(ValueError, match="gamma_regularizer is not supported"):
-        BatchNormalization(gamma_regularizer="l2")
+    regularized = BatchNormalization(gamma_regularizer="l2")  # numbacnn.regularizers, on the weight
+    regularized.maybe_build((None, 3))
+    assert regularized.gamma.regularizer is not None and regularized.beta.regularizer is None
 
 
 def test_config_round_trip():
@@ -236,5 +237,6 @@ def test_layer_and_group_norm_errors_and_weights():
         layers.GroupNormalization(groups=0)
     with pytest.raises(ValueError, match=r"axis 3 is out of bounds"):
         layers.LayerNormalization(axis=3).maybe_build((None, 4, 5))
-    with pytest.raises(ValueError, match="not supported"):
-        layers.LayerNormalization(gamma_regularizer="l2")
+    regularized = layers.LayerNormalization(gamma_regularizer="l2", beta_constraint="non_neg")
+    regularized.maybe_build((None, 3))
+    assert regularized.gamma.regularizer is not None and regularized.beta.constraint is not None
