@@ -107,10 +107,12 @@ def aspect_crop_box(height, width, target_height, target_width):
 
 
 def aspect_pad_box(height, width, target_height, target_width):
-    """Keras's ``pad_to_aspect_ratio``: (pad_h, pad_w, top, left), the canvas and the image's offset."""
+    """Keras's ``pad_to_aspect_ratio``: (canvas_h, canvas_w, top, left). Keras pads ``top`` rows above and
+    below (and ``left`` columns on each side), so the canvas is the image plus twice the offsets."""
     pad_h = max(height, int(float(width * target_height) / target_width))
     pad_w = max(width, int(float(height * target_width) / target_height))
-    return pad_h, pad_w, int(float(pad_h - height) / 2), int(float(pad_w - width) / 2)
+    top, left = int(float(pad_h - height) / 2), int(float(pad_w - width) / 2)
+    return height + 2 * top, width + 2 * left, top, left
 
 
 class _Resampler:
@@ -141,10 +143,10 @@ class _ImageLayer(Layer):
         self.seed = seed
         self._generator = None if seed is None else np.random.default_rng(seed)
 
-    def __call__(self, inputs, training=None):
+    def __call__(self, inputs, training=None, **kwargs):
         if training is None:
             training = self._random  # Keras's BaseImagePreprocessingLayer.call(data, training=True)
-        return super().__call__(inputs, training=training)
+        return super().__call__(inputs, training=training, **kwargs)
 
     def _rng(self):
         return self._generator if self._generator is not None else backend.rng()
