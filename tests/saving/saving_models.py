@@ -39,7 +39,42 @@ LAYER_CASES = [
     ("leaky_relu", lambda: L.LeakyReLU(negative_slope=0.2), (4,)),
     ("elu", lambda: L.ELU(alpha=0.5), (4,)),
     ("softmax", lambda: L.Softmax(), (4,)),
+    ("conv1d_transpose", lambda: L.Conv1DTranspose(3, 3, strides=2, padding="same"), (5, 2)),
+    ("conv2d_transpose", lambda: L.Conv2DTranspose(2, (2, 3), strides=(2, 1), output_padding=(1, 0)),
+     (4, 4, 3)),
+    ("conv3d_transpose", lambda: L.Conv3DTranspose(2, 2, use_bias=False), (3, 3, 2, 1)),
+    ("depthwise_conv1d", lambda: L.DepthwiseConv1D(3, depth_multiplier=2), (6, 3)),
+    ("depthwise_conv2d", lambda: L.DepthwiseConv2D(3, padding="same", depth_multiplier=2), (5, 5, 2)),
+    ("separable_conv1d", lambda: L.SeparableConv1D(4, 3), (6, 3)),
+    ("separable_conv2d", lambda: L.SeparableConv2D(4, 3, depth_multiplier=2), (5, 5, 2)),
+    ("cropping1d", lambda: L.Cropping1D((1, 2)), (6, 2)),
+    ("cropping2d", lambda: L.Cropping2D(((1, 0), (0, 1))), (4, 4, 2)),
+    ("cropping3d", lambda: L.Cropping3D(1), (4, 4, 4, 1)),
+    ("up_sampling1d", lambda: L.UpSampling1D(2), (3, 2)),
+    ("up_sampling2d", lambda: L.UpSampling2D(2, interpolation="bilinear"), (3, 3, 2)),
+    ("up_sampling3d", lambda: L.UpSampling3D(2), (2, 2, 2, 1)),
+    ("layer_normalization", lambda: L.LayerNormalization(), (3, 4)),
+    ("group_normalization", lambda: L.GroupNormalization(groups=2), (3, 3, 4)),
+    ("prelu", lambda: L.PReLU(shared_axes=[1]), (3, 4)),
+    ("gaussian_noise", lambda: L.GaussianNoise(0.1), (4,)),
+    ("gaussian_dropout", lambda: L.GaussianDropout(0.2), (4,)),
+    ("activity_regularization", lambda: L.ActivityRegularization(l1=0.01), (4,)),
+    ("rescaling", lambda: L.Rescaling(1 / 255, offset=-0.5), (3, 3, 1)),
+    ("normalization", lambda: L.Normalization(mean=[0.5, 1.0], variance=[2.0, 4.0]), (3, 3, 2)),
+    ("resizing", lambda: L.Resizing(4, 5), (3, 3, 2)),
+    ("center_crop", lambda: L.CenterCrop(2, 2), (4, 4, 1)),
+    ("random_flip", lambda: L.RandomFlip("horizontal", seed=1), (4, 4, 1)),
+    ("random_rotation", lambda: L.RandomRotation(0.1, seed=1), (4, 4, 1)),
+    ("random_translation", lambda: L.RandomTranslation(0.1, 0.1, seed=1), (4, 4, 1)),
+    ("random_zoom", lambda: L.RandomZoom(0.1, seed=1), (4, 4, 1)),
+    ("random_crop", lambda: L.RandomCrop(3, 3, seed=1), (4, 4, 1)),
+    ("random_contrast", lambda: L.RandomContrast(0.2, seed=1), (4, 4, 1)),
+    ("random_brightness", lambda: L.RandomBrightness(0.2, seed=1), (4, 4, 1)),
 ]
+# Merge layers take several tensors (tests/saving/test_keras_files.py's case "g" and tests/layers/
+# test_merging.py keep them); Lambda is refused at construction.
+NOT_ONE_INPUT = {L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate, L.Dot,
+                 L.Lambda}
 
 
 def perturb(model, seed=0):
