@@ -9,7 +9,8 @@ Keys (``configs`` is one JSON string: {"opt/<case>": {"class_name", "config", ..
 * ``opt/<case>/``: ``w`` (the float32 weights of shapes SHAPES, flattened and concatenated), ``g`` (STEPS, P)
   the gradients of each step, ``after`` (STEPS, P) the weights after each ``apply_gradients``, ``vars``
   (the optimizer's variables after the last step, in Keras's order, flattened and concatenated as float64;
-  their paths and shapes are in the config's "var_names" and "var_shapes").
+  their paths and shapes are in the config's "var_names" and "var_shapes"; "keras_config" is
+  ``get_config()``).
 * ``sched/steps`` (int64) and ``sched/<case>/values`` (float32, the schedule at those steps).
 * ``loss/<case>/``: ``y_true``, ``y_pred``, ``sw`` (per-sample weights); ``values`` = [value, value with
   the sample weights], ``grads`` (2, N, C) = dLoss/dy_pred by GradientTape without and with them,
@@ -105,7 +106,7 @@ def record_optimizers(out, configs, rng):
             after.append(f32(_flat([v.numpy() for v in variables])))
         out[f"{p}/g"], out[f"{p}/after"] = np.stack(grads_seen), np.stack(after)
         out[f"{p}/vars"] = _flat([v.numpy() for v in opt.variables])
-        configs[p] = {"class_name": class_name, "config": config,
+        configs[p] = {"class_name": class_name, "config": config, "keras_config": opt.get_config(),
                       "var_names": [v.path for v in opt.variables],
                       "var_shapes": [list(v.shape) for v in opt.variables]}
 
