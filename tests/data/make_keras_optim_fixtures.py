@@ -223,7 +223,7 @@ def record_losses(out, configs, rng):
         y_true, y_pred = _loss_data(rng, kind)
         sw = f32(rng.uniform(0.0, 2.0, len(y_pred)))
         loss = getattr(losses, class_name)(**config)
-        configs[p] = {"class_name": class_name, "config": config}
+        configs[p] = {"class_name": class_name, "config": config, "keras_config": loss.get_config()}
         out[f"{p}/y_true"], out[f"{p}/y_pred"], out[f"{p}/sw"] = y_true, y_pred, sw
         value, grad = _value_and_grad(loss, y_true, y_pred)
         value_sw, grad_sw = _value_and_grad(loss, y_true, y_pred, sw)
@@ -284,6 +284,11 @@ def _metric_data(rng, kind, n=8, c=3):
     raise ValueError(kind)
 
 
+def _plain(value):
+    """JSON for the numpy / tensor values in a metric's config (AUC's label_weights)."""
+    return np.asarray(value).tolist()
+
+
 def record_metrics(out, configs, rng):
     for case, (class_name, config, kind) in METRICS.items():
         p = f"metric/{case}"
@@ -299,6 +304,7 @@ def record_metrics(out, configs, rng):
             out[f"{p}/{key}"] = np.stack([b[i] for b in batches])
         plain = getattr(metrics, class_name)(**config)
         weighted = getattr(metrics, class_name)(**config)
+        configs[p]["keras_config"] = json.loads(json.dumps(plain.get_config(), default=_plain))
         for y_true, y_pred, sw in batches:
             plain.update_state(y_true, y_pred)
             weighted.update_state(y_true, y_pred, sample_weight=sw)
