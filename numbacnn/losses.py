@@ -49,6 +49,7 @@ import warnings
 import numpy as np
 
 from . import backend
+from ._names import missing_name
 from .kernels import ops
 from .kernels.cpu import arrays as host_arrays
 
@@ -774,3 +775,6 @@ def get(identifier):
                          f"{sorted(set(_FUNCTIONS))}")
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}. numbacnn knows "
                      f"{sorted(set(_CLASSES) | set(_FUNCTIONS))}")
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

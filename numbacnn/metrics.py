@@ -16,6 +16,7 @@ import numpy as np
 
 from . import backend
 from . import losses as losses_module
+from ._names import missing_name
 
 __all__ = ["Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
            "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
@@ -808,3 +809,6 @@ def get(identifier, loss=None):
         return MeanMetricWrapper(identifier)
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}. numbacnn knows "
                      f"{sorted(set(_CLASSES) | set(_FUNCTIONS) | set(_BY_SNAKE_NAME))} and 'accuracy'")
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

@@ -12,7 +12,7 @@ every ``gradient_accumulator``; Nadam's running product ends the list. The optim
 
 import numpy as np
 
-__all__ = ["keras_state", "set_keras_state"]
+__all__ = ["expected_shapes", "keras_state", "set_keras_state"]
 
 
 def _keras_order(optimizer):
@@ -37,6 +37,21 @@ def keras_state(optimizer):
     order = _keras_order(optimizer)
     names, values = optimizer.variable_names, optimizer.get_state()
     return [f"{optimizer.name}/{names[i]}" for i in order], [values[i] for i in order]
+
+
+def expected_shapes(optimizer, count):
+    """The shapes ``count`` saved variables must have to fit ``optimizer``, in Keras's order (None for the
+    iteration and the learning rate: one value each), or a string saying why ``count`` does not fit.
+    Lets a loader check a file's declared shapes before reading its data."""
+    if count == 2 and not optimizer.built:
+        return [None, None]
+    order = _keras_order(optimizer)
+    if count != len(order):
+        hint = "" if optimizer.built else " (it is not built yet: it gets its variables at its first step)"
+        return (f"the file holds {count} optimizer variables, optimizer {optimizer.name!r} has "
+                f"{len(order)}{hint}")
+    current = optimizer.variables
+    return [None if index < 2 else tuple(current[index].shape) for index in order]
 
 
 def set_keras_state(optimizer, arrays):

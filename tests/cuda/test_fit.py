@@ -172,6 +172,39 @@ def test_trainer_hooks_return_numpy_on_cuda(cuda):
     trainer.close()
 
 
+def separable_cnn():
+    return models.Sequential([
+        layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, use_bias=False,
+                               input_shape=(6, 6, 2)),
+        layers.BatchNormalization(),
+        layers.ReLU(6.0),
+        layers.SeparableConv2D(3, 3, padding="same", activation="relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(3, activation="softmax"),
+    ])
+
+
+def separable_cnn1d():
+    return models.Sequential([
+        layers.SeparableConv1D(2, 3, depth_multiplier=2, activation="tanh", input_shape=(6, 2)),
+        layers.DepthwiseConv1D(2, padding="same"),
+        layers.Flatten(),
+        layers.Dense(2, activation="softmax"),
+    ])
+
+
+def test_depthwise_separable_2d_sgd_momentum_equal_cpu(cuda):
+    x, y = data((6, 6, 2), 3)
+    assert_same_training(separable_cnn, lambda: optimizers.SGD(0.1, momentum=0.9),
+                         "sparse_categorical_crossentropy", x, y)
+
+
+def test_separable_depthwise_1d_adam_equal_cpu(cuda):
+    x, y = data((6, 2), 2, seed=4)
+    assert_same_training(separable_cnn1d, lambda: optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+                         x, y)
+
+
 def test_nadam_schedule_ema_categorical_focal_equal_cpu(cuda):
     x, y = data((6, 2), 3, one_hot=True, seed=4)
     schedule = optimizers.schedules.CosineDecay(0.01, decay_steps=4, warmup_target=0.05, warmup_steps=1)
