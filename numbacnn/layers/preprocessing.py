@@ -527,7 +527,7 @@ def _factor_pair(factor, bounds, name, layer):
     if isinstance(factor, (int, float, np.floating)) and not isinstance(factor, bool):
         if factor < bounds[0] or factor > bounds[1]:
             raise ValueError(msg)
-        return (max(-abs(float(factor)), bounds[0]), abs(float(factor)))
+        return (float(max(-abs(float(factor)), bounds[0])), abs(float(factor)))
     raise ValueError(msg)
 
 
