@@ -282,8 +282,9 @@ def deserialize_layer(entry, custom_objects=None):
     class_name = entry["class_name"]
     if class_name in _CODE_CLASS_NAMES and class_name not in custom_objects:
         raise ValueError(f"The model config has a {class_name} layer, whose Python code is stored in the "
-                         "file; numbacnn never runs code from a file. Rebuild that part with numbacnn layers, or "
-                         f"pass custom_objects={{{class_name!r}: YourLayerClass}} with a Layer subclass")
+                         "file; numbacnn never runs code from a file. Rebuild that part with numbacnn "
+                         f"layers, or pass custom_objects={{{class_name!r}: YourLayerClass}} with a Layer "
+                         "subclass")
     if class_name in _MODEL_CLASS_NAMES and class_name not in custom_objects:
         return model_from_config(entry, custom_objects)
     cls = _lookup(class_name, entry.get("registered_name"), custom_objects)
