@@ -34,7 +34,7 @@ DATASETS = {"fashion_mnist": datasets.fashion_mnist, "mnist": datasets.mnist, "c
 IMAGE_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 """Each data set's image shape as models see it (a channel axis added to the 28x28 sets)."""
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
+OPTIMIZERS = ("sgd", "adam", "adamw", "nadam", "adamax", "lion", "rmsprop", "adagrad")
 
 
 class UsageError(ValueError):
