@@ -270,7 +270,7 @@ def test_bad_filters(filters):
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"strides": 2, "dilation_rate": 2}, "strides > 1 is not supported together with dilation_rate > 1"),
-    ({"groups": 2}, "only groups=1"),
+    ({"groups": 3}, "filters must be divisible by groups"),
     ({"data_format": "channels_first"}, 'only data_format="channels_last"'),
     ({"padding": "causal"}, "padding must be one of"),
     ({"padding": "full"}, "padding must be one of"),
