@@ -81,12 +81,13 @@ class BaseConv(Layer):
             raise ValueError(f"{self._label()}: filters must be divisible by groups, received "
                              f"filters={self.filters} and groups={groups}")
         self.groups = int(groups)
-        for arg, value in (("kernel_regularizer", kernel_regularizer), ("bias_regularizer", bias_regularizer),
-                           ("activity_regularizer", activity_regularizer),
-                           ("kernel_constraint", kernel_constraint), ("bias_constraint", bias_constraint)):
-            if value is not None:
-                raise ValueError(f"{self._label()}: numbacnn does not support {arg} yet, "
-                                 f"received {arg}={value!r}")
+        self._set_weight_options(
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -402,12 +403,13 @@ class BaseConvTranspose(Layer):
             raise ValueError(f'{self._label()}: numbacnn supports only data_format="channels_last" (inputs '
                              f"{_LAYOUTS[self.rank]}), received data_format={data_format!r}")
         self.data_format = fmt
-        for arg, value in (("kernel_regularizer", kernel_regularizer), ("bias_regularizer", bias_regularizer),
-                           ("activity_regularizer", activity_regularizer),
-                           ("kernel_constraint", kernel_constraint), ("bias_constraint", bias_constraint)):
-            if value is not None:
-                raise ValueError(f"{self._label()}: numbacnn does not support {arg} yet, "
-                                 f"received {arg}={value!r}")
+        self._set_weight_options(
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
