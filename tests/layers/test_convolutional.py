@@ -275,7 +275,6 @@ def test_bad_filters(filters):
     ({"data_format": "channels_first"}, 'only data_format="channels_last"'),
     ({"padding": "causal"}, "padding must be one of"),
     ({"padding": "full"}, "padding must be one of"),
-    ({"kernel_regularizer": "l2"}, "does not support kernel_regularizer"),
     ({"strides": (1, 0)}, "strides must be positive"),
     ({"kernel_size": (3, 3, 3)}, "kernel_size must have 2 values"),
 ])
