@@ -31,6 +31,8 @@ class BaseDepthwiseConv(Layer):
     """N-d depthwise convolution (N = 1 or 2): y = activation(depthwise(x, kernel) + bias),
     kernel (*kernel_size, in, depth_multiplier), bias (in * depth_multiplier,)."""
 
+    _weight_option_prefix = {"kernel": "depthwise"}  # Keras: depthwise_regularizer= for "kernel"
+
     def __init__(self, rank, depth_multiplier, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
@@ -57,21 +59,19 @@ class BaseDepthwiseConv(Layer):
             raise ValueError(f'{self._label()}: numbacnn supports only data_format="channels_last" (inputs '
                              f"{_LAYOUTS[self.rank]}), received data_format={data_format!r}")
         self.data_format = fmt
-        self._refuse(depthwise_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
-                     activity_regularizer=activity_regularizer, depthwise_constraint=depthwise_constraint,
-                     bias_constraint=bias_constraint)
+        self._set_weight_options(
+            depthwise_regularizer=depthwise_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            depthwise_constraint=depthwise_constraint,
+            bias_constraint=bias_constraint,
+        )
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel = None
         self.bias = None
-
-    def _refuse(self, **options):
-        for arg, value in options.items():
-            if value is not None:
-                raise ValueError(f"{self._label()}: numbacnn does not support {arg} yet, "
-                                 f"received {arg}={value!r}")
 
     def _label(self):
         return f'Layer "{self.name}" ({type(self).__name__})'
@@ -191,7 +191,10 @@ class BaseSeparableConv(BaseDepthwiseConv):
         if isinstance(filters, bool) or not isinstance(filters, numbers.Integral) or filters <= 0:
             raise ValueError(f"{self._label()}: filters must be a positive int, received filters={filters!r}")
         self.filters = int(filters)
-        self._refuse(pointwise_regularizer=pointwise_regularizer, pointwise_constraint=pointwise_constraint)
+        self._set_weight_options(
+            pointwise_regularizer=pointwise_regularizer,
+            pointwise_constraint=pointwise_constraint,
+        )
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.depthwise_kernel = None
         self.pointwise_kernel = None

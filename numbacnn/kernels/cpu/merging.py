@@ -1,0 +1,363 @@
+"""Merge layers' arithmetic: elementwise ops of two broadcast arrays, the broadcast-sum of a gradient,
+concatenation as a strided copy, batched matrix products (Dot) and L2 normalisation along an axis.
+
+Elementwise merges (Add, Subtract, Multiply, Average, Maximum, Minimum) of n inputs are one kernel,
+``merge_pair``, applied pairwise as Keras does (``((x0 op x1) op x2) ...``), so each step rounds as
+Keras's does. Broadcasting: the caller gives both inputs the output's rank (size-1 axes where they
+broadcast); :func:`broadcast_plan` folds the shapes into at most ``RANK`` axes (dropping size-1 output
+axes and merging neighbours that broadcast alike) and gives each input its element strides there, 0 on
+the axes it broadcasts along. The gradient of a broadcast input is ``merge_reduce``: one output
+element per input element, summing the gradient over the broadcast axes (a gather, in float64), never
+racing adds. Maximum and Minimum record the winning input per element (``winner``), TF's rule: on a tie
+the earlier input wins (``tf.maximum``'s gradient goes to x where x >= y), so the first input holding
+the extreme value gets the whole gradient.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .blas import single_pool
+
+__all__ = ["MERGE_ADD", "MERGE_SUBTRACT", "MERGE_MULTIPLY", "MERGE_MAXIMUM", "MERGE_MINIMUM", "MERGE_DIVIDE",
+           "merge_pair", "merge_reduce", "concat_forward", "concat_backward", "batch_matmul",
+           "l2_normalize_forward", "l2_normalize_backward"]
+
+MERGE_ADD = 0
+MERGE_SUBTRACT = 1
+MERGE_MULTIPLY = 2
+MERGE_MAXIMUM = 3
+MERGE_MINIMUM = 4
+MERGE_DIVIDE = 5
+
+RANK = 6  # broadcast plans are padded with leading size-1 axes to this rank
+_BLOCK = 4096  # elements per parallel work item of the elementwise and copy kernels
+
+
+# ----- shapes (plain Python, shared with the CUDA twins) ---------------------------------------------------
+def _contiguous_strides(shape):
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return strides[::-1]
+
+
+def broadcast_plan(out_shape, *shapes):
+    """(shape, [strides per input]) of at most RANK axes that walk ``out_shape`` in C order.
+
+    Every input shape has out_shape's rank, each axis equal to the output's or 1 (broadcast); an input's
+    strides are its C-contiguous element strides, 0 on the axes it broadcasts along.
+    """
+    out_shape = tuple(int(n) for n in out_shape)
+    for shape in shapes:
+        if len(shape) != len(out_shape) or any(s not in (1, n) for s, n in zip(shape, out_shape)):
+            raise ValueError(f"broadcast_plan: shape {tuple(shape)} does not broadcast to {out_shape}")
+    own = [_contiguous_strides(shape) for shape in shapes]
+    dims = []  # (size, [stride per input]) with size > 1
+    for axis, n in enumerate(out_shape):
+        if n == 1:
+            continue
+        strides = [own[i][axis] if shape[axis] == n else 0 for i, shape in enumerate(shapes)]
+        if dims and all((s == 0) == (p == 0) for s, p in zip(strides, dims[-1][1])):
+            size, previous = dims[-1]
+            dims[-1] = (size * n, strides)  # merged: the inner axis's strides serve both
+        else:
+            dims.append((n, strides))
+    if len(dims) > RANK:
+        raise ValueError(f"broadcasting {[tuple(s) for s in shapes]} to {out_shape} needs {len(dims)} "
+                         f"axes after merging; numbacnn's merge kernels take at most {RANK}")
+    dims = [(1, [0] * len(shapes))] * (RANK - len(dims)) + dims
+    shape = tuple(n for n, _ in dims)
+    return shape, [tuple(d[1][i] for d in dims) for i in range(len(shapes))]
+
+
+def reduce_plan(out_shape, shape):
+    """For summing an ``out_shape`` array over the axes where ``shape`` (same rank) is 1:
+    (kept shape, q strides over it, offsets in q of every broadcast combination), each of RANK axes."""
+    plan, (strides,) = broadcast_plan(out_shape, shape)
+    q_strides = _contiguous_strides(plan)
+    kept = tuple(n if s else 1 for n, s in zip(plan, strides))
+    offsets = np.zeros(1, dtype=np.int64)
+    for n, s, qs in zip(plan, strides, q_strides):
+        if n > 1 and s == 0:
+            offsets = (offsets[:, None] + np.arange(n, dtype=np.int64)[None, :] * qs).reshape(-1)
+    return kept, tuple(q_strides), offsets
+
+
+def as_pkq(shape, axis):
+    """(P, K, Q) of a C-contiguous array of ``shape`` seen around ``axis`` (K = shape[axis])."""
+    axis %= len(shape)
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
+
+
+# ----- elementwise ---------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _op(u, v, kind):
+    """u op v in the arrays' dtype; Maximum/Minimum keep a NaN of either side."""
+    if kind == MERGE_ADD:
+        return u + v
+    if kind == MERGE_SUBTRACT:
+        return u - v
+    if kind == MERGE_MULTIPLY:
+        return u * v
+    if kind == MERGE_MAXIMUM:
+        if u != u:
+            return u
+        return u if u >= v else v
+    if kind == MERGE_MINIMUM:
+        if u != u:
+            return u
+        return u if u <= v else v
+    return u / v
+
+
+@njit(cache=True, inline="always")
+def _offset(row, shape, strides):
+    """Element offset of ``row`` (an index over shape[:-1] in C order) in an array of ``strides``."""
+    r = row
+    off = 0
+    for d in range(len(shape) - 2, -1, -1):
+        off += (r % shape[d]) * strides[d]
+        r //= shape[d]
+    return off
+
+
+@njit(cache=True, nogil=True)
+def _place(index, shape, strides):
+    """Element offset of ``index`` (over all of shape, in C order) in an array of ``strides``."""
+    r = index
+    off = 0
+    for d in range(len(shape) - 1, -1, -1):
+        off += (r % shape[d]) * strides[d]
+        r //= shape[d]
+    return off
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _pair(a, b, y, winner, index, kind, shape, sa, sb):
+    """a, b (flat, broadcast by strides sa, sb over shape (RANK,)) -> y (prod(shape),) = a op b, in C order
+    of shape. With a non-empty ``winner`` (Maximum/Minimum) also winner[e] = index where b wins (not
+    a >= b, resp. not a <= b: a tie stays with a)."""
+    inner = shape[len(shape) - 1]
+    rows = y.shape[0] // inner if inner else 0
+    nblk = (inner + _BLOCK - 1) // _BLOCK
+    la, lb = sa[len(sa) - 1], sb[len(sb) - 1]
+    record = winner.shape[0] > 0
+    for t in prange(rows * nblk):
+        r = t // nblk
+        lo = (t % nblk) * _BLOCK
+        hi = min(lo + _BLOCK, inner)
+        oa = _offset(r, shape, sa)
+        ob = _offset(r, shape, sb)
+        base = r * inner
+        if record:
+            for j in range(lo, hi):
+                u = a[oa + j * la]
+                v = b[ob + j * lb]
+                y[base + j] = _op(u, v, kind)
+                if not (u >= v if kind == MERGE_MAXIMUM else u <= v):
+                    winner[base + j] = index
+        else:
+            for j in range(lo, hi):
+                y[base + j] = _op(a[oa + j * la], b[ob + j * lb], kind)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _reduce(q, winner, index, offsets, dst, kept, q_strides):
+    """q (prod(shape),) -> dst (prod(kept),): dst[e] = sum of q over the offsets of the broadcast axes
+    from e's place in q (only where winner == index when index >= 0), accumulated in float64."""
+    for e in prange(dst.shape[0]):
+        off = _place(np.int64(e), kept, q_strides)
+        acc = 0.0
+        if index < 0:
+            for t in range(offsets.shape[0]):
+                acc += q[off + offsets[t]]
+        else:
+            for t in range(offsets.shape[0]):
+                o = off + offsets[t]
+                if winner[o] == index:
+                    acc += q[o]
+        dst[e] = acc
+
+
+def _no_winner():
+    return np.zeros(0, dtype=np.int32)
+
+
+def merge_pair(a, b, kind, out_shape, out=None, winner=None, index=0):
+    """a, b (out_shape's rank, each axis out_shape's or 1; b may be a Python number) -> y (out_shape) =
+    a op b, ``kind`` one of the MERGE_* constants, in a's dtype. ``out`` (C-contiguous, out_shape) may be
+    ``a`` itself. ``winner`` (int32, out_shape; Maximum/Minimum only) gets ``index`` where b wins."""
+    a = np.ascontiguousarray(a)
+    if np.isscalar(b):
+        b = np.full((1,) * len(out_shape), b, dtype=a.dtype)
+    b = np.ascontiguousarray(b, dtype=a.dtype)
+    shape, (sa, sb) = broadcast_plan(out_shape, a.shape, b.shape)
+    y = np.empty(tuple(out_shape), dtype=a.dtype) if out is None else out
+    if y.size:
+        w = _no_winner() if winner is None else winner.reshape(-1)
+        _pair(a.reshape(-1), b.reshape(-1), y.reshape(-1), w, np.int32(index), int(kind), shape, sa, sb)
+    return y
+
+
+def merge_reduce(q, shape, winner=None, index=-1):
+    """q (out shape) -> its sum over the axes where ``shape`` (same rank) is 1, of ``shape`` and q's dtype;
+    with ``winner`` and index >= 0, only the elements whose winner is ``index``. Returns q itself when
+    nothing is summed or selected."""
+    shape = tuple(int(n) for n in shape)
+    if shape == tuple(q.shape) and (winner is None or index < 0):
+        return q
+    kept, q_strides, offsets = reduce_plan(q.shape, shape)
+    dst = np.empty(shape, dtype=q.dtype)
+    if dst.size:
+        w = _no_winner() if winner is None else winner.reshape(-1)
+        _reduce(np.ascontiguousarray(q).reshape(-1), w, np.int32(index), offsets, dst.reshape(-1), kept,
+                q_strides)
+    return dst
+
+
+# ----- concatenation -------------------------------------------------------------------------------------
+@njit(parallel=True, cache=True, nogil=True)
+def _copy_rows(src, src_row, src_off, dst, dst_row, dst_off, rows, width):
+    """dst[p*dst_row + dst_off + j] = src[p*src_row + src_off + j] for p < rows, j < width (flat arrays)."""
+    nblk = (width + _BLOCK - 1) // _BLOCK
+    for t in prange(rows * nblk):
+        p = t // nblk
+        lo = (t % nblk) * _BLOCK
+        hi = min(lo + _BLOCK, width)
+        s = p * src_row + src_off
+        d = p * dst_row + dst_off
+        for j in range(lo, hi):
+            dst[d + j] = src[s + j]
+
+
+def concat_forward(xs, axis):
+    """xs [(..., K_i, ...)] (same shapes but along ``axis``) -> y (..., sum K_i, ...), xs[0]'s dtype."""
+    xs = [np.ascontiguousarray(x) for x in xs]
+    shape = list(xs[0].shape)
+    axis %= len(shape)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    y = np.empty(tuple(shape), dtype=xs[0].dtype)
+    p, k, q = as_pkq(y.shape, axis)
+    offset = 0
+    for x in xs:
+        width = x.shape[axis] * q
+        if p and width:
+            _copy_rows(x.astype(y.dtype, copy=False).reshape(-1), width, 0, y.reshape(-1), k * q,
+                       offset * q, p, width)
+        offset += x.shape[axis]
+    return y
+
+
+def concat_backward(grad, sizes, axis):
+    """grad (..., sum(sizes), ...) -> [grad's slice of size sizes[i] along ``axis``], each C-contiguous."""
+    grad = np.ascontiguousarray(grad)
+    p, k, q = as_pkq(grad.shape, axis)
+    axis %= grad.ndim
+    out, offset = [], 0
+    for size in sizes:
+        shape = grad.shape[:axis] + (int(size),) + grad.shape[axis + 1:]
+        dx = np.empty(shape, dtype=grad.dtype)
+        width = int(size) * q
+        if p and width:
+            _copy_rows(grad.reshape(-1), k * q, offset * q, dx.reshape(-1), width, 0, p, width)
+        out.append(dx)
+        offset += int(size)
+    return out
+
+
+# ----- Dot -----------------------------------------------------------------------------------------------
+@njit(parallel=True, cache=True, nogil=True)
+def _batched_dot(a, b, out, trans_a, trans_b):
+    """out[i] = op(a[i]) @ op(b[i]) for every i (one BLAS product each), op a transpose where asked."""
+    for i in prange(out.shape[0]):
+        if trans_a and trans_b:
+            np.dot(a[i].T, b[i].T, out[i])
+        elif trans_a:
+            np.dot(a[i].T, b[i], out[i])
+        elif trans_b:
+            np.dot(a[i], b[i].T, out[i])
+        else:
+            np.dot(a[i], b[i], out[i])
+
+
+def batch_matmul(a, b, trans_a=False, trans_b=False):
+    """a (B,M,K) (or (B,K,M) with trans_a), b (B,K,N) (or (B,N,K) with trans_b) -> out (B,M,N), a's dtype:
+    one BLAS product per batch entry."""
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b, dtype=a.dtype)
+    m = a.shape[2] if trans_a else a.shape[1]
+    n = b.shape[1] if trans_b else b.shape[2]
+    out = np.empty((a.shape[0], m, n), dtype=a.dtype)
+    k = a.shape[1] if trans_a else a.shape[2]
+    if out.size == 0:
+        return out
+    if k == 0:
+        out[...] = 0
+        return out
+    single_pool()  # the products run on Numba's threads, SciPy's OpenBLAS in the calling thread
+    _batched_dot(a, b, out, bool(trans_a), bool(trans_b))
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _l2_rows(x, y, s, inv_eps):
+    """x (P,K,Q) -> y (P,K,Q) = x * min(1/sqrt(sum_K x^2), 1/eps), s (P,Q) = sum_K x^2 (float64)."""
+    p_, k_, q_ = x.shape
+    for t in prange(p_ * q_):
+        p = t // q_
+        q = t % q_
+        acc = 0.0
+        for k in range(k_):
+            v = np.float64(x[p, k, q])
+            acc += v * v
+        s[p, q] = acc
+        inv = min(1.0 / math.sqrt(acc), inv_eps) if acc > 0.0 else inv_eps
+        for k in range(k_):
+            y[p, k, q] = np.float64(x[p, k, q]) * inv
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _l2_backward_rows(g, y, s, dx, inv_eps):
+    """g, y (P,K,Q), s (P,Q) -> dx (P,K,Q): inv * (g - y * sum_K(g * y)), or g * inv where the norm was
+    clamped to 1/eps (TF's minimum: the gradient goes to 1/sqrt(s) on a tie)."""
+    p_, k_, q_ = g.shape
+    for t in prange(p_ * q_):
+        p = t // q_
+        q = t % q_
+        acc = s[p, q]
+        clamped = not (acc > 0.0 and 1.0 / math.sqrt(acc) <= inv_eps)
+        inv = inv_eps if clamped else 1.0 / math.sqrt(acc)
+        dot = 0.0
+        if not clamped:
+            for k in range(k_):
+                dot += np.float64(g[p, k, q]) * np.float64(y[p, k, q])
+        for k in range(k_):
+            dx[p, k, q] = inv * (np.float64(g[p, k, q]) - np.float64(y[p, k, q]) * dot)
+
+
+def l2_normalize_forward(x, axis, epsilon):
+    """x (any shape) -> (y, s): y = x * min(rsqrt(sum(x^2 along axis)), 1/epsilon) (Keras's
+    ``ops.normalize``), x's dtype; s the sums of squares (float64, x's shape without ``axis``), for the
+    backward."""
+    x = np.ascontiguousarray(x)
+    p, k, q = as_pkq(x.shape, axis)
+    y = np.empty_like(x)
+    s = np.empty((p, q), dtype=np.float64)
+    if y.size:
+        _l2_rows(x.reshape(p, k, q), y.reshape(p, k, q), s, 1.0 / float(epsilon))
+    return y, s
+
+
+def l2_normalize_backward(grad, y, s, axis, epsilon):
+    """grad, y = l2_normalize_forward's output (same shape), s its sums -> the gradient w.r.t. its input."""
+    y = np.ascontiguousarray(y)
+    grad = np.ascontiguousarray(grad, dtype=y.dtype)
+    p, k, q = as_pkq(y.shape, axis)
+    dx = np.empty_like(y)
+    if dx.size:
+        _l2_backward_rows(grad.reshape(p, k, q), y.reshape(p, k, q), s, dx.reshape(p, k, q),
+                          1.0 / float(epsilon))
+    return dx
