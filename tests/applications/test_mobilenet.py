@@ -1,6 +1,7 @@
 """numbacnn.applications.MobileNet against keras.applications.MobileNet: the weights file Keras saved
 (tests/data/keras_mobilenet.weights.h5, alpha 0.25, 32x32x3, 10 classes, written by
-tests/data/make_keras_depthwise_fixtures.py) loads, and the predictions are Keras's to 1e-4."""
+tests/data/make_keras_depthwise_fixtures.py) loads, and the predictions are Keras's to 1e-4; MobileNetV2
+(alpha 0.35, 32x32x3) from seeded weights predicts Keras's probabilities for the same weights to 1e-4."""
 
 import os
 import re
@@ -8,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from numbacnn.applications import MobileNet
+from numbacnn.applications import MobileNet, MobileNetV2
 
 DATA = os.path.join(os.path.dirname(__file__), os.pardir, "data")
 
@@ -16,7 +17,7 @@ DATA = os.path.join(os.path.dirname(__file__), os.pardir, "data")
 @pytest.fixture(scope="module")
 def ref():
     with np.load(os.path.join(DATA, "keras_depthwise.npz")) as data:
-        return {k: data[k] for k in data.files if k.startswith("mobilenet/")}
+        return {k: data[k] for k in data.files if k.startswith(("mobilenet/", "mobilenetv2/"))}
 
 
 def test_keras_weights_load_and_predict_the_same(ref):
@@ -53,3 +54,35 @@ def test_without_top_and_pooling():
 def test_refusals(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MobileNet(**{"alpha": 0.25, "input_shape": (32, 32, 3), **kwargs})
+
+
+def seeded_weights(names, shapes):
+    """The fixture script's ``seeded_weights``: the same draws from the same seeds."""
+    out = []
+    for i, (name, shape) in enumerate(zip(names, shapes)):
+        rng = np.random.default_rng(1000 + i)
+        leaf = name.rsplit("/", 1)[-1]
+        if leaf in ("gamma", "moving_variance"):
+            w = rng.uniform(0.5, 1.5, shape)
+        elif leaf in ("beta", "moving_mean", "bias"):
+            w = rng.normal(0.0, 0.1, shape)
+        else:
+            fan_in = int(np.prod(shape[:-2] if "depthwise" in name else shape[:-1]))
+            w = rng.uniform(-1.0, 1.0, shape) * np.sqrt(6.0 / fan_in)
+        out.append(w.astype(np.float32))
+    return out
+
+
+def test_mobilenet_v2_predicts_what_keras_predicts(ref):
+    model = MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, classes=10)
+    assert model.name == "mobilenetv2_0.35_32"
+    assert model.count_params() == ref["mobilenetv2/count_params"]
+    names = [str(n) for n in ref["mobilenetv2/names"]]
+    assert [w.path for w in model.weights] == names
+    keras_names = [re.sub(r"^global_average_pooling2d_\d+$", "global_average_pooling2d", str(n))
+                   for n in ref["mobilenetv2/layers"]]
+    assert [layer.name for layer in model.layers[1:]] == keras_names[1:]
+    model.set_weights(seeded_weights(names, [w.shape for w in model.weights]))
+    pred = model.predict(ref["mobilenetv2/x"], verbose=0)
+    np.testing.assert_allclose(pred, ref["mobilenetv2/pred"], rtol=0, atol=1e-4)
+    assert np.abs(pred[0] - pred[1]).max() > 0.05

@@ -11,7 +11,9 @@ Writes, next to this file:
   and the weights ``new_w0, ...``; ``count_params``, and each layer's ``get_config()`` as JSON in
   ``configs`` (depthwise and separable layers only). For MobileNet: ``mobilenet/x`` and ``mobilenet/pred``
   (Keras's predictions for the weights in the .h5 file below), ``mobilenet/count_params``,
-  ``mobilenet/names`` (every weight's path), ``mobilenet/layers`` (layer names in order).
+  ``mobilenet/names`` (every weight's path), ``mobilenet/layers`` (layer names in order); the same under
+  ``mobilenetv2/`` for ``MobileNetV2(weights=None, alpha=0.35, input_shape=(32, 32, 3), classes=10)``
+  with the weights of ``seeded_weights`` (no file: the test draws them from the same seeds).
 * ``keras_mobilenet.weights.h5``: ``keras.applications.MobileNet(weights=None, alpha=0.25,
   input_shape=(32, 32, 3), classes=10)``'s ``save_weights`` file, with its weights set to Keras's own
   random initial values rounded to multiples of 2**-5, so that the file, repacked with gzip by h5py (same
@@ -167,12 +169,47 @@ def mobilenet(out, rng):
         shutil.rmtree(tmp)
 
 
+def seeded_weights(names, shapes):
+    """Weights from a seed per weight (the test draws the same): kernels uniform with variance 2/fan_in
+    (a depthwise kernel's fan-in is its window), gamma and moving_variance in [0.5, 1.5), beta,
+    moving_mean and biases N(0, 0.1)."""
+    out = []
+    for i, (name, shape) in enumerate(zip(names, shapes)):
+        rng = np.random.default_rng(1000 + i)
+        leaf = name.rsplit("/", 1)[-1]
+        if leaf in ("gamma", "moving_variance"):
+            w = rng.uniform(0.5, 1.5, shape)
+        elif leaf in ("beta", "moving_mean", "bias"):
+            w = rng.normal(0.0, 0.1, shape)
+        else:
+            fan_in = int(np.prod(shape[:-2] if "depthwise" in name else shape[:-1]))
+            w = rng.uniform(-1.0, 1.0, shape) * np.sqrt(6.0 / fan_in)
+        out.append(w.astype(np.float32))
+    return out
+
+
+def mobilenet_v2(out, rng):
+    """Too many weights for a small file: they come from seeds (``seeded_weights``); only Keras's
+    predictions are stored."""
+    keras.utils.set_random_seed(4)
+    model = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(32, 32, 3), classes=10)
+    names = [v.path for v in model.weights]
+    model.set_weights(seeded_weights(names, [tuple(v.shape) for v in model.weights]))
+    x = _f32(rng.uniform(-1.0, 1.0, (2, 32, 32, 3)))
+    out["mobilenetv2/x"] = x
+    out["mobilenetv2/pred"] = _f32(model.predict(x, verbose=0))
+    out["mobilenetv2/count_params"] = np.int64(model.count_params())
+    out["mobilenetv2/names"] = np.array(names)
+    out["mobilenetv2/layers"] = np.array([layer.name for layer in model.layers])
+
+
 def main():
     rng = np.random.default_rng(20)
     out = {"keras_version": np.array(keras.__version__), "backend": np.array(keras.backend.backend())}
     seq2d(out, rng)
     seq1d(out, rng)
     mobilenet(out, rng)
+    mobilenet_v2(out, np.random.default_rng(21))
     np.savez_compressed(OUT, **out)
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes) and {MOBILENET} ({os.path.getsize(MOBILENET)} bytes)")
 
