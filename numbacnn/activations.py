@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ._names import missing_name
 from .kernels import ops
 
 
@@ -233,3 +234,6 @@ def fused_form(activation):
 def serialize(activation):
     """The activation's name, as Keras writes it in a layer's get_config."""
     return get(activation).name
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

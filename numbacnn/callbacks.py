@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 
+from ._names import missing_name
 from .utils.progbar import Progbar
 
 __all__ = [
@@ -651,8 +652,8 @@ class ModelCheckpoint(Callback):
     Args:
         filepath: where to save; may hold ``str.format`` fields filled with ``epoch`` (1-based, as Keras
             names files), ``batch`` (1-based, with an integer ``save_freq``) and the logs, e.g.
-            ``"ckpt-{epoch:02d}-{val_loss:.2f}.weights.h5"``. Whole models need a name ending in ``.h5``;
-            weights ``.weights.h5`` (Keras 3 layout) or ``.h5`` / ``.hdf5`` (Keras 2 layout).
+            ``"ckpt-{epoch:02d}-{val_loss:.2f}.weights.h5"``. Whole models need a name ending in ``.keras`` or
+            ``.h5``; weights ``.weights.h5`` (Keras 3 layout) or ``.h5`` / ``.hdf5`` (Keras 2 layout).
         monitor: the logged quantity that decides what "best" is (``save_best_only``).
         verbose: 1 prints a message at each save (and each non-improvement).
         save_best_only: save only when ``monitor`` improves on the best value so far.
@@ -682,10 +683,9 @@ class ModelCheckpoint(Callback):
                 raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath "
                                  "provided must end in `.weights.h5` (Keras 3 layout) or `.h5` (Keras 2 "
                                  f"layout). Received: filepath={self.filepath}")
-        elif not self.filepath.endswith((".h5", ".hdf5")):
-            raise ValueError("The filepath provided must end in `.h5` (numbacnn saves whole models in "
-                             "Keras's HDF5 format; .keras is not supported). Received: "
-                             f"filepath={self.filepath}")
+        elif not self.filepath.endswith((".keras", ".h5", ".hdf5")):
+            raise ValueError("The filepath provided must end in `.keras` (Keras 3's format) or `.h5` "
+                             f"(Keras 2's HDF5 format). Received: filepath={self.filepath}")
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"ModelCheckpoint mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
             mode = "auto"
@@ -766,3 +766,6 @@ class ModelCheckpoint(Callback):
             self.model.save_weights(filepath, overwrite=True)
         else:
             self.model.save(filepath, overwrite=True)
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

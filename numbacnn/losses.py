@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from . import backend
+from ._names import missing_name
 from .kernels import ops
 from .kernels.cpu import arrays as host_arrays
 
@@ -471,3 +472,6 @@ def get(identifier):
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}. numbacnn knows "
                      f"{sorted(set(_CLASSES) | set(_FUNCTIONS))} (a loss needs a gradient, so arbitrary "
                      "functions are not accepted)")
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

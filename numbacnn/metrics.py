@@ -12,6 +12,7 @@ import numpy as np
 
 from . import backend
 from . import losses as losses_module
+from ._names import missing_name
 
 __all__ = ["Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
            "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
@@ -352,3 +353,6 @@ def get(identifier, loss=None):
         return MeanMetricWrapper(identifier)
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}. numbacnn knows "
                      f"{sorted(set(_CLASSES) | set(_FUNCTIONS))} and 'accuracy'")
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

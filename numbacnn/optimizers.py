@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 
+from ._names import missing_name
 from .kernels import ops
 from .kernels.cpu import arrays as host_arrays
 from .kernels.cpu.arrays import arrays_of
@@ -431,3 +432,6 @@ def get(identifier):
     if isinstance(identifier, str) and identifier.lower() in _CLASSES:
         return _CLASSES[identifier.lower()]()
     raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

@@ -3,6 +3,7 @@
 ``get(name)`` finds one by name, for the command line and the visual debugger.
 """
 
+from .._names import missing_name
 from ..layers import (
     Activation,
     AveragePooling2D,
@@ -146,3 +147,6 @@ def get(name):
         return ARCHITECTURES[name]
     except KeyError:
         raise ValueError(f"Unknown model {name!r}; known models: {', '.join(ARCHITECTURES)}") from None
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

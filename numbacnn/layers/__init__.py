@@ -1,5 +1,6 @@
 """Keras-style layers: ``from numbacnn.layers import Conv2D, MaxPooling2D, Dense, ...``."""
 
+from .._names import missing_name
 from .activation import ELU, Activation, LeakyReLU, ReLU, Softmax
 from .base import Input, InputLayer, KerasTensor, Layer, Weight
 from .convolutional import (
@@ -73,3 +74,6 @@ __all__ = [
     "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Weight", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D",
 ]
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

@@ -32,16 +32,43 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def split_validation(x, y, validation_split):
-    """Keras's rule: the validation set is the *last* fraction of the samples, taken before shuffling."""
+    """Keras's rule: the validation set is the *last* fraction of the samples, taken before shuffling.
+
+    ``x`` and ``y`` are arrays, or lists of arrays (several inputs / outputs; None entries stay None).
+    """
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), received {validation_split}")
     if validation_split == 0.0:
         return (x, y), None
-    split_at = int(math.floor(len(x) * (1.0 - validation_split)))
-    if split_at == 0 or split_at == len(x):
+    n = len(x[0]) if isinstance(x, list) else len(x)
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
         raise ValueError(f"validation_split={validation_split} leaves no training or no validation samples "
-                         f"out of {len(x)}")
-    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+                         f"out of {n}")
+
+    def cut(a, sl):
+        if isinstance(a, list):
+            return [None if v is None else v[sl] for v in a]
+        return None if a is None else a[sl]
+
+    head, tail = slice(None, split_at), slice(split_at, None)
+    return (cut(x, head), cut(y, head)), (cut(x, tail), cut(y, tail))
+
+
+def _take(arrays, idx):
+    return [None if a is None else a[idx] for a in arrays]
+
+
+def _split(xs, ys, sws, validation_split):
+    """split_validation over inputs, targets and sample weights (lists) together."""
+    (xs_t, ys_t), val = split_validation(xs, ys, validation_split)
+    if val is None:
+        return (xs_t, ys_t, sws), None
+    n = len(xs_t[0])
+    if sws is None:
+        return (xs_t, ys_t, None), (val[0], val[1], None)
+    return (xs_t, ys_t, [None if w is None else w[:n] for w in sws]), (
+        val[0], val[1], [None if w is None else w[n:] for w in sws])
 
 
 class Trainer:
@@ -49,7 +76,7 @@ class Trainer:
 
     def __init__(self, model, x, y, batch_size=32, epochs=1, verbose=0, validation_data=None,
                  validation_split=0.0, shuffle=True, callbacks=None, initial_epoch=0,
-                 validation_batch_size=None):
+                 validation_batch_size=None, sample_weight=None, class_weight=None):
         if model.optimizer is None or model.loss_fn is None:
             raise RuntimeError(f'Model "{model.name}" must be compiled before training: call '
                                "model.compile(optimizer, loss, metrics) first")
@@ -59,22 +86,21 @@ class Trainer:
             raise ValueError(f"batch_size must be a positive integer, received {batch_size}")
         if int(epochs) < 0 or int(initial_epoch) < 0:
             raise ValueError(f"epochs and initial_epoch must be >= 0, received {epochs} and {initial_epoch}")
-        x, y = model._prepare_xy(x, y)
-        (x, y), val = split_validation(x, y, validation_split)
+        xs, ys, sws = model._prepare_data(x, y, sample_weight, class_weight)
+        (xs, ys, sws), val = _split(xs, ys, sws, validation_split)
         if validation_data is not None:
-            if len(validation_data) == 3:
-                validation_data = validation_data[:2]
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            val = model._prepare_xy(*validation_data)
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                                 "val_sample_weight)")
+            val = model._prepare_data(*validation_data)
         self.model = model
-        self.x, self.y = x, y
+        self.xs, self.ys, self.sample_weights = xs, ys, sws
         self.val = val
         self.batch_size = int(batch_size)
         self.validation_batch_size = validation_batch_size or self.batch_size
         self.epochs = int(epochs)
         self.shuffle = shuffle
-        self.steps_per_epoch = max(1, math.ceil(len(x) / self.batch_size))
+        self.steps_per_epoch = max(1, math.ceil(len(xs[0]) / self.batch_size))
         self.epoch = int(initial_epoch)
         self.batch = 0
         self.logs = {}
@@ -89,7 +115,17 @@ class Trainer:
                                       model=model, verbose=verbose, epochs=self.epochs,
                                       steps=self.steps_per_epoch)
         self.history = model.history
-        self._batches = ops().BatchStager(self.x, self.batch_size)
+        self._batches = [ops().BatchStager(x, self.batch_size) for x in xs]
+
+    @property
+    def x(self):
+        """The training inputs (one array, or a list for several inputs)."""
+        return self.model._pack_in(self.xs)
+
+    @property
+    def y(self):
+        """The training targets (one array, or a list for several outputs)."""
+        return self.model._pack_out(self.ys)
 
     # ----- stepping ----------------------------------------------------------------------------
     def _begin_epoch(self):
@@ -97,7 +133,7 @@ class Trainer:
             self._started = True
             self.model.stop_training = False
             self.callbacks.on_train_begin()
-        n = len(self.x)
+        n = len(self.xs[0])
         self._order = backend.rng().permutation(n) if self.shuffle else np.arange(n)
         self.model._reset_metrics()
         self.batch = 0
@@ -113,10 +149,14 @@ class Trainer:
         idx = self._batch_indices(self.batch)
         self.callbacks.on_train_batch_begin(self.batch)
         try:
-            x = self._batches.take((self.epoch, self.batch), idx)
-            self.logs = self.model._train_step(x, self.y[idx])
+            key = (self.epoch, self.batch)
+            xs = [stager.take(key, idx) for stager in self._batches]
+            sws = None if self.sample_weights is None else _take(self.sample_weights, idx)
+            self.logs = self.model._train_step(xs, _take(self.ys, idx), sws)
             if self.batch + 1 < self.steps_per_epoch:  # copied while this batch's kernels run
-                self._batches.prefetch((self.epoch, self.batch + 1), self._batch_indices(self.batch + 1))
+                nxt = self._batch_indices(self.batch + 1)
+                for stager in self._batches:
+                    stager.prefetch((self.epoch, self.batch + 1), nxt)
         except NonFiniteLossError as err:
             if not self._tolerate_nan:
                 raise NonFiniteLossError(

@@ -5,6 +5,7 @@ import random
 import numpy as np
 
 from .. import backend
+from .._names import missing_name
 from .progbar import Progbar
 
 
@@ -37,3 +38,6 @@ def to_categorical(y, num_classes=None, dtype="float32"):
 
 
 __all__ = ["Progbar", "set_random_seed", "to_categorical"]
+
+
+__getattr__ = missing_name(__name__, lambda: globals())
