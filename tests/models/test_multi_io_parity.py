@@ -137,3 +137,20 @@ def test_summary_rows_connections_and_totals_match_keras(ref):
     keras_rows, keras_totals = _rows(str(ref["summary"]))
     assert our_totals == keras_totals == [821, 821, 0]
     assert ours == keras_rows
+
+
+def test_kerass_json_of_the_model_loads_and_ours_round_trips(ref):
+    from numbacnn.models import model_from_json
+
+    x, _ = _batch(ref)
+    theirs = model_from_json(str(ref["json"]))
+    assert [w.path for w in theirs.weights] == list(ref["names"])
+    theirs.set_weights([ref[f"w{i}"] for i in range(len(ref["names"]))])
+    for got, key in zip(theirs.predict(x, verbose=0), ("pred0", "pred1")):
+        _close(got, ref[key], f"Keras's JSON, predict {key}")
+    model = compiled(ref)
+    clone = model_from_json(model.to_json())
+    clone.set_weights(model.get_weights())
+    assert [type(v).__name__ for v in clone.layers] == [type(v).__name__ for v in model.layers]
+    for got, want in zip(clone.predict(x, verbose=0), model.predict(x, verbose=0)):
+        np.testing.assert_array_equal(got, want)
