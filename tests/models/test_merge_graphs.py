@@ -1,6 +1,7 @@
 """Graphs with merge layers: a residual block (Add), a squeeze-and-excitation block (Multiply, broadcast),
-an Inception-style block (Concatenate of three branches). Each trains (the loss falls) and its gradients
-match central differences on a tiny float64 model; the configs round-trip through JSON."""
+an Inception-style block (Concatenate of three branches), and a graph of every other merge layer. Each
+trains (the loss falls) and its gradients match central differences on a tiny float64 model; the configs
+round-trip through JSON."""
 
 import numpy as np
 import pytest
@@ -12,13 +13,20 @@ from numbacnn.layers import (
     BatchNormalization,
     Conv2D,
     Dense,
+    Dot,
     Flatten,
     GlobalAveragePooling2D,
     Input,
     MaxPooling2D,
     Multiply,
     add,
+    average,
     concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
 )
 from numbacnn.models import Model, model_from_json
 from numbacnn.optimizers import Adam
@@ -54,7 +62,20 @@ def inception(shape=(6, 6, 2), classes=2):
     return Model(x, Dense(classes, activation="softmax")(Flatten()(y)), name="inception")
 
 
-BLOCKS = [residual, squeeze_excite, inception]
+def every_merge(shape=(4, 3), classes=2):
+    """Subtract, Average, Maximum, Minimum, Multiply, Concatenate and Dot (cosine and plain) in one graph."""
+    x = Input(shape)
+    a = Dense(3, activation="tanh")(x)
+    b = Dense(3)(x)
+    parts = [subtract([a, b]), average([a, b, x]), maximum([a, b]), minimum([a, b, x]), multiply([a, b])]
+    y = concatenate(parts)  # (N, 4, 15)
+    cosine = dot([y, y], axes=2, normalize=True)  # (N, 4, 4)
+    gram = Dot(axes=1)([a, b])  # (N, 3, 3)
+    joined = concatenate([Flatten()(cosine), Flatten()(gram)])
+    return Model(x, Dense(classes, activation="softmax")(joined), name="every_merge")
+
+
+BLOCKS = [residual, squeeze_excite, inception, every_merge]
 
 
 def _data(shape, n=32, seed=0):
