@@ -2,6 +2,7 @@
 
     python benchmarks/profile_layers.py cifar_cnn --batch 128
     python benchmarks/profile_layers.py lenet5 --batch 128 --steps 30
+    python benchmarks/profile_layers.py mobilenet --batch 32     # bench_cpu.py's MobileNet (alpha 0.5, 96x96)
 
 Wraps every layer's forward/backward with a timer (a few microseconds each), runs warm-up steps, then
 averages over ``--steps`` steps of ``train_on_batch`` on random data, and prints a Markdown table.
@@ -16,10 +17,11 @@ import numpy as np
 from numbacnn import applications
 
 OPTIMIZER = {"conv_model_pooling": "sgd", "normal_model": "sgd", "conv_model": "sgd"}
+EXTRA = {"mobilenet": lambda: applications.MobileNet(input_shape=(96, 96, 3), alpha=0.5, classes=10)}
 
 
 def profile(name, batch, steps):
-    model = applications.get(name)()
+    model = EXTRA[name]() if name in EXTRA else applications.get(name)()
     loss = "categorical_crossentropy" if name in OPTIMIZER else "sparse_categorical_crossentropy"
     model.compile(OPTIMIZER.get(name, "adam"), loss)
     rng = np.random.default_rng(0)
@@ -55,7 +57,7 @@ def profile(name, batch, steps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", choices=sorted(applications.ARCHITECTURES))
+    parser.add_argument("model", choices=sorted([*applications.ARCHITECTURES, *EXTRA]))
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()

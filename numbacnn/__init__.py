@@ -44,6 +44,7 @@ from . import (  # noqa: E402
     backend,
     callbacks,
     config,
+    constraints,
     datasets,
     initializers,
     layers,
@@ -51,6 +52,7 @@ from . import (  # noqa: E402
     metrics,
     models,
     optimizers,
+    regularizers,
     saving,
     utils,
 )
@@ -73,7 +75,7 @@ def version():
 
 __all__ = ["Initializer", "Input", "InputLayer", "KerasTensor", "Layer", "Loss", "Metric", "Model",
            "Optimizer", "Sequential", "activations", "applications", "backend", "callbacks", "config",
-           "datasets", "get_device", "initializers", "layers", "losses", "metrics", "models", "optimizers",
-           "saving", "set_device", "utils", "version"]
+           "constraints", "datasets", "get_device", "initializers", "layers", "losses", "metrics", "models",
+           "optimizers", "regularizers", "saving", "set_device", "utils", "version"]
 
 __getattr__ = missing_name(__name__, lambda: globals())

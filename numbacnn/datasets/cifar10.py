@@ -33,11 +33,14 @@ def read_batch(path):
     Raises DatasetFormatError naming the file when its size is not a whole number of records or a label
     is out of range.
     """
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0 or data.size % _RECORD:
+    size = Path(path).stat().st_size  # checked before a byte is read
+    if size == 0 or size % _RECORD:
         raise _fetch.DatasetFormatError(
-            f"{path}: {data.size} bytes is not a whole number of {_RECORD}-byte CIFAR-10 records (truncated?)"
+            f"{path}: {size} bytes is not a whole number of {_RECORD}-byte CIFAR-10 records (truncated?)"
         )
+    data = np.fromfile(path, dtype=np.uint8, count=size)
+    if data.size != size:
+        raise _fetch.DatasetFormatError(f"{path}: {data.size} bytes read of {size} (the file shrank?)")
     records = data.reshape(-1, _RECORD)
     y = records[:, 0].copy()
     if y.max() >= len(CLASS_NAMES):
@@ -47,9 +50,17 @@ def read_batch(path):
 
 
 def _find(directory):
+    """The folder of ``directory`` holding the six batches, or None; a folder holding some of them but not
+    all raises DatasetNotFoundError naming the missing ones (a set is never completed from elsewhere)."""
     for base in (Path(directory) / BATCH_DIR, Path(directory)):
-        if all((base / f).is_file() for f in (*TRAIN_FILES, TEST_FILE)):
+        present = [f for f in (*TRAIN_FILES, TEST_FILE) if (base / f).is_file()]
+        if len(present) == len(TRAIN_FILES) + 1:
             return base
+        if present:
+            missing = [f for f in (*TRAIN_FILES, TEST_FILE) if f not in present]
+            raise _fetch.DatasetNotFoundError(
+                f"{base} holds only part of CIFAR-10: {', '.join(present)} but not {', '.join(missing)}; add "
+                "the missing files, or remove the others to use another copy")
     return None
 
 

@@ -70,14 +70,16 @@ class Weight:
     ``numpy()`` is always a host copy and ``assign`` takes host or device arrays.
     """
 
-    __slots__ = ("name", "value", "grad", "trainable", "layer")
+    __slots__ = ("name", "value", "grad", "trainable", "layer", "regularizer", "constraint")
 
-    def __init__(self, name, value, trainable, layer):
+    def __init__(self, name, value, trainable, layer, regularizer=None, constraint=None):
         self.name = name
         self.value = value
         self.grad = arrays_of(value).zeros_like(value) if trainable else None
         self.trainable = trainable
         self.layer = layer
+        self.regularizer = regularizer  # numbacnn.regularizers: its penalty joins the loss
+        self.constraint = constraint  # numbacnn.constraints: applied after each optimizer update
 
     @property
     def shape(self):
@@ -128,6 +130,8 @@ class Layer:
         self.input_grad_needed = True
         self._inbound_nodes = []
         self._inner = None  # the traced graph of a layer written with Keras's call() (see _trace)
+        self.__dict__.setdefault("_weight_options", {})  # kernel_regularizer=..., set by _set_weight_options
+        self.__dict__.setdefault("activity_regularizer", None)
         self._build_input_shape = None
         self._requested_input_shape = None
         if kwargs.get("batch_input_shape") is not None:
@@ -155,14 +159,56 @@ class Layer:
         return self._name is not None
 
     # ----- weights -----------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="zeros", trainable=True):
-        from .. import initializers
+    def add_weight(self, name, shape, initializer="zeros", trainable=True, regularizer=None, constraint=None):
+        """A new weight drawn by ``initializer``. Its regularizer and constraint default to the layer's
+        ``<name>_regularizer`` / ``<name>_constraint`` arguments (``kernel_regularizer=`` for "kernel"; for
+        "depthwise_kernel" ``depthwise_regularizer=``; ``_weight_option_prefix`` renames)."""
+        from .. import constraints, initializers, regularizers
 
         init = initializers.get(initializer)
         value = np.ascontiguousarray(init(tuple(shape), self.dtype), dtype=self.dtype)
-        w = Weight(name, ops().to_device(value), trainable, self)  # drawn on the host, then moved
+        default = name[:-len("_kernel")] if name.endswith("_kernel") else name
+        prefix = self._weight_option_prefix.get(name, default)
+        options = self.__dict__.get("_weight_options", {})
+        regularizer = regularizers.get(regularizer) or options.get(f"{prefix}_regularizer")
+        constraint = constraints.get(constraint) or options.get(f"{prefix}_constraint")
+        w = Weight(name, ops().to_device(value), trainable, self,  # drawn on the host, then moved
+                   regularizer=regularizer, constraint=constraint)
         self._weights.append(w)
         return w
+
+    _weight_option_prefix = {}
+    """{weight name: the prefix of its ``*_regularizer``/``*_constraint`` arguments} where it is not the name
+    itself (DepthwiseConv2D's "kernel" takes ``depthwise_regularizer=``)."""
+
+    def _set_weight_options(self, **options):
+        """Keep the ``*_regularizer`` and ``*_constraint`` arguments (resolved by name, class, object or
+        Keras's dict) for ``add_weight``; ``activity_regularizer`` applies to the layer's output."""
+        from .. import constraints, regularizers
+
+        kept = self.__dict__.setdefault("_weight_options", {})
+        for key, value in options.items():
+            if key.endswith("_regularizer"):
+                value = regularizers.get(value)
+            elif key.endswith("_constraint"):
+                value = constraints.get(value)
+            else:
+                raise TypeError(f"_set_weight_options takes *_regularizer and *_constraint arguments, "
+                                f"received {key}")
+            kept[key] = value
+            if key == "activity_regularizer":
+                self.activity_regularizer = value
+
+    def _weight_option_config(self):
+        """Keras's config entries of the regularizers and constraints given (serialized)."""
+        from .. import constraints, regularizers
+
+        out = {}
+        for key, value in self.__dict__.get("_weight_options", {}).items():
+            if value is not None:
+                module = regularizers if key.endswith("_regularizer") else constraints
+                out[key] = module.serialize(value)
+        return out
 
     @property
     def weights(self):

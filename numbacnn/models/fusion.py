@@ -5,7 +5,8 @@ At inference (``Model.forward(training=False)`` without a hook) each chain
     Conv1D/2D/3D (linear activation) -> BatchNormalization (channels last) -> relu-like or tanh layer
     Conv (linear) -> BatchNormalization        or        Conv (linear) -> relu-like or tanh layer
 
-optionally followed by a max or average pooling whose strides are its window and whose padding is
+(DepthwiseConv1D/2D and SeparableConv1D/2D too, without a pooling), a convolution's chain optionally
+followed by a max or average pooling whose strides are its window and whose padding is
 'valid' (``Conv2D(..., activation="relu") -> MaxPooling2D()`` and LeNet-5's
 ``Conv2D(..., activation="tanh") -> AveragePooling2D()`` are such chains too), and whose intermediate
 tensors feed nothing else and are not the model's output, is computed by the convolution's
@@ -39,6 +40,7 @@ from .. import activations
 from ..kernels import ops
 from ..layers.activation import _ActivationLayer
 from ..layers.convolutional import BaseConv
+from ..layers.convolutional_depthwise import BaseDepthwiseConv
 from ..layers.normalization import BatchNormalization
 from ..layers.pooling import _Pooling
 
@@ -68,14 +70,15 @@ def _sole_consumer(node, consumers, output_ids):
     if len(node.outputs) != 1 or id(node.outputs[0]) in output_ids:
         return None
     readers = consumers[id(node.outputs[0])]
-    if len(readers) != 1 or len(readers[0].inputs) != 1:
+    if len(readers) != 1 or not _single(readers[0]):
         return None
     return readers[0]
 
 
 def _single(node):
-    """A node that calls its layer on one tensor, giving one."""
-    return len(node.inputs) == 1 and len(node.outputs) == 1
+    """A node that calls its layer on one tensor, giving one, whose output no activity regularizer reads."""
+    return (len(node.inputs) == 1 and len(node.outputs) == 1
+            and getattr(node.layer, "activity_regularizer", None) is None)
 
 
 def plan(nodes, output_tensors):
@@ -90,7 +93,7 @@ def plan(nodes, output_tensors):
 
     groups, absorbed = {}, set()
     for node in nodes:
-        if not (isinstance(node.layer, BaseConv) and _single(node)):
+        if not (isinstance(node.layer, (BaseConv, BaseDepthwiseConv)) and _single(node)):
             continue
         own = activations.fused_form(node.layer.activation)
         if own is None:
@@ -104,7 +107,8 @@ def plan(nodes, output_tensors):
             if nxt is not None and isinstance(nxt.layer, _ActivationLayer) and _fusable(nxt.layer._fn):
                 activation = nxt
                 nxt = sole_consumer(nxt)
-        if nxt is not None and _poolable(nxt.layer, node.layer.rank, average=True):
+        if nxt is not None and isinstance(node.layer, BaseConv) and _poolable(nxt.layer, node.layer.rank,
+                                                                               average=True):
             pool = nxt
         if batchnorm is None and activation is None and pool is None:
             continue

@@ -373,6 +373,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
         self._check_input_shape([tuple(v.shape) for v in xs])
         values = {id(t): v for t, v in zip(self._inputs, xs)}
         caches = {} if training else None
+        self._activity = {}  # node id -> output, for the layers with an activity_regularizer
         groups, absorbed = self._fusion_plan(training) if hook is None else ({}, ())
         for node in self._nodes:
             if node.is_input:
@@ -396,12 +397,28 @@ class Model(TrainingMixin, SavingMixin, Layer):
             y = layer.forward(args if node.list_input else args[0], training=training)
             for t, v in zip(node.outputs, y if node.list_output else [y]):
                 values[id(t)] = v
+            if layer.activity_regularizer is not None and not node.list_output:
+                self._activity[id(node)] = (layer.activity_regularizer, y)
             if training:
                 caches[id(node)] = layer._cache
             if hook is not None:
                 hook(layer, y)
         self._cache = caches
         return self._pack_out([values[id(t)] for t in self._outputs])
+
+    def activity_penalty(self):
+        """The activity regularizers' penalty of the last forward (nested models included): for each
+        regularized output y, ``regularizer(y) / batch size``, as Keras 3 adds it to the loss."""
+        total = 0.0
+        for regularizer, y in getattr(self, "_activity", {}).values():
+            host = ops().to_host(y)
+            total += regularizer(host) / max(host.shape[0], 1)
+        for layer in self._layers:
+            if isinstance(layer, Model):
+                total += layer.activity_penalty()
+            else:
+                total += sum(getattr(layer, "losses", ()))  # ActivityRegularization's own penalty
+        return total
 
     def _fusion_plan(self, training):
         """``fusion.plan`` (inference) or ``fusion.training_plan`` of this graph, made once per graph
@@ -447,6 +464,8 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 continue
             if node.list_output:
                 gs = _fill_missing(gs, node.outputs)
+            elif id(node) in self._activity:
+                gs = [_add_activity_gradient(gs[0], *self._activity[id(node)])]
             layer = node.layer
             layer._cache = caches[id(node)]
             layer.input_grad_needed = any(wanted[id(t)] for t in node.inputs)
@@ -503,6 +522,14 @@ class Model(TrainingMixin, SavingMixin, Layer):
 def _accumulate(grads, tensor, g):
     key = id(tensor)
     grads[key] = g if key not in grads else ops().add(grads[key], g)
+
+
+def _add_activity_gradient(grad, regularizer, y):
+    """``grad`` plus d(regularizer(y) / batch size)/dy."""
+    k = ops()
+    host = k.to_host(y)
+    extra = regularizer.gradient(host) / max(host.shape[0], 1)
+    return k.add(grad, k.to_device(extra.astype(host.dtype)))
 
 
 def _fill_missing(gs, tensors):

@@ -19,9 +19,6 @@ losses, metrics) is copied to the host.
 """
 
 import math
-import signal
-import sys
-import threading
 import warnings
 
 import numpy as np
@@ -34,6 +31,8 @@ from ..callbacks import CallbackList
 from ..kernels import ops
 from ..layers.base import InputLayer, format_shape
 from ..utils.progbar import Progbar
+from . import interrupt
+from .data_adapters import StreamAdapter, is_stream
 from .trainer import NonFiniteLossError, Trainer
 
 
@@ -364,6 +363,7 @@ class TrainingMixin:
             k.fill(w.grad, 0)
         preds = self._as_list(self.forward(xs, training=True))
         loss, per_output, grads = self._losses_and_gradients(ys, preds, sws)
+        loss += self._penalties(trainable)
         if not math.isfinite(loss):
             self._cache = None
             raise NonFiniteLossError(str(loss))
@@ -375,7 +375,10 @@ class TrainingMixin:
         finally:
             self.input_grad_needed = True
         self._cache = None
-        self.optimizer.apply(trainable)
+        _add_regularizer_gradients(trainable)
+        with interrupt.critical():  # a second Ctrl-C never leaves some weights stepped and others not
+            self.optimizer.apply(trainable)
+            _apply_constraints(trainable)
         return self._update_metrics(loss, per_output, ys, preds, sws)
 
     def _test_step(self, xs, ys, sws=None):
@@ -388,9 +391,18 @@ class TrainingMixin:
             value = out.loss(y, y_pred, None if sws is None else sws[i])
             total += out.weight * value
             per_output.append(value)
+        total += self._penalties(self.trainable_weights)
         if self.compiled_metrics:
             preds = [self._to_host(p) for p in preds]
         return self._update_metrics(total, per_output, ys, preds, sws)
+
+    def _penalties(self, weights):
+        """The regularizers' share of the loss: weight penalties and the last forward's activity ones."""
+        total = self.activity_penalty()
+        for w in weights:
+            if w.regularizer is not None:
+                total += w.regularizer(ops().to_host(w.value))
+        return total
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
@@ -419,7 +431,7 @@ class TrainingMixin:
         return values[0] if len(values) == 1 else values
 
     # ----- fit -----------------------------------------------------------------------------------
-    def make_trainer(self, x, y, **kwargs):
+    def make_trainer(self, x, y=None, **kwargs):
         """A :class:`Trainer` over (x, y) with fit()'s keyword arguments, for stepping by hand."""
         self._require_compiled("make_trainer")
         return Trainer(self, x, y, **kwargs)
@@ -434,29 +446,17 @@ class TrainingMixin:
             warnings.warn("fit(nb_epoch=...) is the Keras 1 spelling; use epochs=", DeprecationWarning,
                           stacklevel=2)
             epochs = nb_epoch
-        unsupported = {"steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps}
-        given = [k for k, v in unsupported.items() if v is not None]
-        if given or validation_freq != 1:
-            raise ValueError(f"fit(): {', '.join(given) or 'validation_freq'} applies to data generators, "
-                             "which numbacnn's fit() does not take; give the data as arrays")
+        if validation_freq != 1:
+            raise ValueError("fit(): validation_freq is not supported by numbacnn: it validates after every "
+                             "epoch (validation_freq=1)")
         verbose = 1 if verbose == "auto" else int(verbose)
         trainer = self.make_trainer(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                                     validation_data=validation_data, validation_split=validation_split,
                                     shuffle=shuffle, callbacks=callbacks, initial_epoch=initial_epoch,
                                     validation_batch_size=validation_batch_size, sample_weight=sample_weight,
-                                    class_weight=class_weight)
-        interrupted = _InterruptFlag()
-        with interrupted:
-            try:
-                while not trainer.finished:
-                    trainer.step()
-                    if interrupted.raised:
-                        print(f"\nTraining interrupted at epoch {trainer.epoch + 1}, after batch "
-                              f"{trainer.batch}: the model keeps the weights of the last finished batch.",
-                              file=sys.stderr)
-                        break
-            finally:
-                trainer.close()
+                                    class_weight=class_weight, steps_per_epoch=steps_per_epoch,
+                                    validation_steps=validation_steps)
+        self.last_interrupt = interrupt.run(trainer)  # None, or (epoch, batch) where Ctrl-C stopped it
         self.history = trainer.history
         return trainer.history
 
@@ -486,9 +486,21 @@ class TrainingMixin:
                  callbacks=None, return_dict=False):
         """Loss and metrics on (x, y): ``[loss, accuracy]`` (or the loss alone, or a dict)."""
         self._require_compiled("evaluate")
+        if is_stream(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError("evaluate(): when x is a generator or a PyDataset, its batches hold the "
+                                 "targets (and sample weights); do not also pass y or sample_weight")
+            stream = StreamAdapter(x, steps=steps, who="evaluate(x=...)")
+            cbs = CallbackList(callbacks, model=self) if callbacks else None
+            verbose = 1 if verbose == "auto" else int(verbose)
+            try:
+                logs = self._evaluate_stream(stream, callbacks=cbs, verbose=verbose)
+            finally:
+                stream.close()
+            return self._format_logs(logs, return_dict)
         if steps is not None:
-            raise ValueError("evaluate(steps=...) applies to data generators, which numbacnn's evaluate() "
-                             "does not take; give the data as arrays")
+            raise ValueError("evaluate(steps=...) bounds the batches of a generator or a PyDataset; with "
+                             "arrays, slice them")
         batch_size = _positive_batch_size(batch_size)
         xs, ys, sws = self._prepare_data(x, y, sample_weight)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -496,9 +508,40 @@ class TrainingMixin:
         logs = self._evaluate_arrays(xs, ys, sws, batch_size=batch_size, callbacks=cbs, verbose=verbose)
         return self._format_logs(logs, return_dict)
 
+    def _evaluate_stream(self, stream, callbacks=None, verbose=0):
+        """evaluate() over one epoch of a :class:`StreamAdapter` (batches loaded in the background)."""
+        self._reset_metrics()
+        bar = Progbar(stream.num_batches, verbose=verbose) if verbose else None
+        if callbacks is not None:
+            callbacks.on_test_begin()
+        logs = {}
+        i = -1
+        for i, (x, y, sample_weight) in enumerate(stream.epoch()):
+            if y is None:
+                raise ValueError(f"{stream.who}: batch {i + 1} has no targets; evaluation batches are (x, y) "
+                                 "or (x, y, sample_weight)")
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(i)
+            logs = self._test_step(*self._prepare_data(x, y, sample_weight))
+            if callbacks is not None:
+                callbacks.on_test_batch_end(i, dict(logs))
+            if bar is not None:
+                bar.update(i + 1, list(logs.items()), finalize=False)
+        if i < 0:
+            raise ValueError(f"{stream.who}: the data gave no batches to evaluate")
+        if bar is not None:
+            bar.target = i + 1
+            bar.update(i + 1, list(logs.items()), finalize=True)
+        if callbacks is not None:
+            callbacks.on_test_end(dict(logs))
+        return logs
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x``, computed ``batch_size`` samples at a time (inference mode): one array, or a
-        list (a dict) for a model with several outputs."""
+        list (a dict) for a model with several outputs. ``x`` may be a generator or a PyDataset (of ``x``
+        or ``(x, ...)`` batches; ``steps`` of them at most)."""
+        if is_stream(x):
+            return self._predict_stream(x, steps, 0 if verbose == "auto" else int(verbose))
         batch_size = _positive_batch_size(batch_size)
         xs = self._prepare_x(x)
         verbose = 0 if verbose == "auto" else int(verbose)
@@ -518,6 +561,28 @@ class TrainingMixin:
                 bar.update(i + 1)
         if outs is None:
             outs = [np.empty((0,) + tuple(t.shape[1:]), dtype=self.dtype) for t in self._outputs]
+        return self._structure_outputs(self._pack_out(outs))
+
+    def _predict_stream(self, data, steps, verbose):
+        stream = StreamAdapter(data, steps=steps, who="predict(x=...)")
+        bar = Progbar(stream.num_batches, verbose=verbose) if verbose else None
+        chunks = []
+        try:
+            for i, (x, _, _) in enumerate(stream.epoch()):
+                xs = self._prepare_x(x)
+                chunks.append(self._as_list(self._outputs_to_host(
+                    self.forward(self._place_inputs(xs), training=False))))
+                if bar is not None:
+                    bar.update(i + 1, finalize=False)
+        finally:
+            stream.close()
+        if bar is not None:
+            bar.target = len(chunks)
+            bar.update(len(chunks), finalize=True)
+        if not chunks:
+            outs = [np.empty((0,) + tuple(t.shape[1:]), dtype=self.dtype) for t in self._outputs]
+        else:
+            outs = [np.concatenate(parts) for parts in zip(*chunks)]
         return self._structure_outputs(self._pack_out(outs))
 
     def _structure_outputs(self, out):
@@ -549,6 +614,22 @@ def _renamed(metric, name):
     return metric
 
 
+def _add_regularizer_gradients(weights):
+    """w.grad += d(regularizer(w))/dw for the regularized weights."""
+    k = ops()
+    for w in weights:
+        if w.regularizer is not None:
+            host = k.to_host(w.value)
+            k.add_into(w.grad, k.to_device(w.regularizer.gradient(host).astype(host.dtype)))
+
+
+def _apply_constraints(weights):
+    """Keras applies a weight's constraint right after each update."""
+    for w in weights:
+        if w.constraint is not None:
+            w.assign(w.constraint(w.numpy()))
+
+
 def _slice(arrays, sl):
     return [None if a is None else a[sl] for a in arrays]
 
@@ -566,27 +647,3 @@ def _class_weights(class_weight, y):
     for k, v in class_weight.items():
         table[int(k)] = float(v)
     return table[labels]
-
-
-class _InterruptFlag:
-    """Within the block, the first Ctrl-C only sets ``raised`` (fit stops after the batch); a second one
-    interrupts at once. Only the main thread can own signal handlers; elsewhere this does nothing."""
-
-    def __init__(self):
-        self.raised = False
-        self._old = None
-
-    def _handler(self, signum, frame):
-        if self.raised:
-            raise KeyboardInterrupt
-        self.raised = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        return False

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..layers.base import to_snake_case
 from .atomic import atomic_path, prepare_target
-from .optimizer_state import keras_state, set_keras_state
+from .optimizer_state import expected_shapes, keras_state, set_keras_state
 
 __all__ = ["SaveFileError", "BACKEND", "KERAS_VERSION", "open_h5", "save_weights", "load_weights",
            "write_keras2_weights", "load_keras2_weights", "write_string_list", "read_string_list"]
@@ -46,6 +46,7 @@ BACKEND = "numbacnn"
 # The Keras release whose files these layouts were checked against (tests/data/make_keras_saving_fixtures.py).
 KERAS_VERSION = "3.15.1"
 _HDF5_OBJECT_HEADER_LIMIT = 64512
+_NUMERIC_KINDS = "fiu"  # what a weight can be read from: floats, signed and unsigned integers
 
 
 class SaveFileError(ValueError):
@@ -78,6 +79,7 @@ def open_h5(filepath):
         raise SaveFileError(f"{path}: cannot open the HDF5 file, it is truncated or corrupted "
                             f"({err})") from err
     try:
+        check_links(path, f)
         yield f
     except (OSError, RuntimeError) as err:
         raise SaveFileError(f"{path}: cannot read the file, it is truncated or corrupted ({err})") from err
@@ -85,8 +87,67 @@ def open_h5(filepath):
         f.close()
 
 
-def _read(dataset):
-    return np.asarray(dataset[()])
+def check_links(path, f):
+    """Refuse a file holding soft, external or user-defined links anywhere (a weights file needs none, and
+    an external link would make loading read another file)."""
+    found = []
+
+    def visit(name, link):
+        if not isinstance(link, h5py.HardLink):
+            found.append((name, link))
+            return True  # stops the walk
+        return None
+
+    f.visititems_links(visit)
+    if found:
+        name, link = found[0]
+        target = getattr(link, "filename", None) or getattr(link, "path", None)
+        arrow = f" -> {target!r}" if target else ""
+        raise SaveFileError(f"{path}: {type(link).__name__} {name!r}{arrow}: numbacnn loads weights only "
+                            "from datasets stored in the file itself")
+
+
+def dataset_problem(dataset, what, shape=None, dtype=None):
+    """Why ``dataset`` cannot be loaded, found without reading a byte of its data, or None: it is not
+    stored in the file itself (external storage, a virtual dataset), it is not numbers, it has another
+    ``shape`` than expected, or it declares more data than the file holds. ``what`` names it (the layer
+    and weight); ``dtype`` is what the model expects, for the message."""
+    if not isinstance(dataset, h5py.Dataset):
+        return f"{what} is a {type(dataset).__name__}, not a dataset (the file is corrupted)"
+    if dataset.is_virtual:
+        return (f"{what} is a virtual dataset (its data lives in other files); numbacnn loads weights only "
+                "from datasets stored in the file itself")
+    if dataset.external:
+        files = ", ".join(repr(entry[0]) for entry in dataset.external)
+        return (f"{what} has external storage in {files}; numbacnn loads weights only from datasets stored "
+                "in the file itself")
+    if dataset.dtype.kind not in _NUMERIC_KINDS:
+        expected = np.dtype(dtype).name if dtype is not None else "numbers"
+        return f"{what} has type {dataset.dtype} in the file, the model expects {expected} (float or integer)"
+    if shape is not None and tuple(dataset.shape) != tuple(shape):
+        return f"{what} has shape {tuple(dataset.shape)} in the file, the model expects {tuple(shape)}"
+    offset = dataset.id.get_offset()  # None unless stored contiguously (and allocated)
+    if offset is not None and offset + dataset.nbytes > os.path.getsize(dataset.file.filename):
+        return (f"{what} of shape {tuple(dataset.shape)} declares {dataset.nbytes} bytes at offset {offset}, "
+                "past the end of the file (it is truncated)")
+    return None
+
+
+def check_dataset(path, dataset, what, shape=None, dtype=None):
+    """Raise SaveFileError naming the file when :func:`dataset_problem` finds one."""
+    problem = dataset_problem(dataset, what, shape, dtype)
+    if problem is not None:
+        raise SaveFileError(f"{path}: {problem}")
+
+
+def _read(path, dataset, what, dtype=None):
+    """The dataset's values (as ``dtype``); a read error becomes a SaveFileError naming ``what``."""
+    try:
+        array = np.asarray(dataset[()])
+    except (OSError, RuntimeError, ValueError, TypeError) as err:
+        raise SaveFileError(f"{path}: cannot read {what} ({err}); the file is truncated or "
+                            "corrupted") from err
+    return array if dtype is None else array.astype(dtype, copy=False)
 
 
 def write_string_list(group, name, values):
@@ -227,7 +288,7 @@ def save_weights(model, filepath, overwrite=True):
 
 # ----- matching a file to a model ----------------------------------------------------------------------
 class _Match:
-    """Arrays from the file for one layer's weights."""
+    """The datasets of the file for one layer's weights (not read yet)."""
 
     __slots__ = ("layer", "weights", "arrays")
 
@@ -235,20 +296,34 @@ class _Match:
         self.layer, self.weights, self.arrays = layer, weights, arrays
 
 
+def _what(w):
+    return f"{_label(w.layer)}: weight {w.name!r}"
+
+
 def _problem(match):
-    """Why a match cannot be assigned, or None."""
+    """Why a match does not fit the model (the weight count or a shape), or None. Problems of the file
+    itself (storage, type, size) are raised whatever ``skip_mismatch`` says, by ``_check_storage``."""
     if len(match.arrays) != len(match.weights):
         return (f"{_label(match.layer)} has {len(match.weights)} weights, the file holds "
                 f"{len(match.arrays)} for it")
-    for w, array in zip(match.weights, match.arrays):
-        if tuple(array.shape) != tuple(w.shape):
-            return (f"{_label(w.layer)}: weight {w.name!r} has shape {tuple(array.shape)} in the file, "
-                    f"the model expects {tuple(w.shape)}")
+    for w, dataset in zip(match.weights, match.arrays):
+        if tuple(dataset.shape) != tuple(w.shape):
+            return (f"{_what(w)} has shape {tuple(dataset.shape)} in the file, the model expects "
+                    f"{tuple(w.shape)}")
     return None
 
 
+def _check_storage(path, matches):
+    for match in matches:
+        for w, dataset in zip(match.weights, match.arrays):
+            check_dataset(path, dataset, _what(w), dtype=w.value.dtype)
+
+
 def _assign(path, matches, skip_mismatch):
-    """Check every match, then assign the ones that fit (a mismatch raises, or is skipped with a warning)."""
+    """Check every dataset (storage, type, shape), then read all that fit, then assign them: a file that
+    does not fit, or that cannot be read, raises before any weight changes (a shape mismatch is skipped
+    with a warning instead under ``skip_mismatch``)."""
+    _check_storage(path, matches)
     keep = []
     for match in matches:
         problem = _problem(match)
@@ -258,8 +333,9 @@ def _assign(path, matches, skip_mismatch):
             warnings.warn(f"{path}: skipping the weights of {_label(match.layer)}: {problem}", stacklevel=5)
         else:
             raise SaveFileError(f"{path}: {problem}")
-    for match in keep:
-        for w, array in zip(match.weights, match.arrays):
+    values = [[_read(path, d, _what(w), w.value.dtype) for w, d in zip(m.weights, m.arrays)] for m in keep]
+    for match, arrays in zip(keep, values):
+        for w, array in zip(match.weights, arrays):
             w.assign(array)
 
 
@@ -290,7 +366,7 @@ def _keras2_entries(path, root):
             if weight_name not in group:
                 raise SaveFileError(f"{path}: weight {weight_name!r} of layer {name!r} is missing "
                                     "(the file is corrupted)")
-            arrays.append(_read(group[weight_name]))
+            arrays.append(group[weight_name])
         if arrays:
             entries.append((name, arrays))
     return entries
@@ -321,7 +397,7 @@ def _vars_arrays(group):
     if group is None or "vars" not in group:
         return []
     variables = group["vars"]
-    return [_read(variables[key]) for key in sorted((k for k in variables if k.isdigit()), key=int)]
+    return [variables[key] for key in sorted((k for k in variables if k.isdigit()), key=int)]
 
 
 def _attr_text(value):
@@ -412,12 +488,32 @@ def _load_optimizer_vars(path, f, model):
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or "optimizer" not in f:
         return
-    arrays = _vars_arrays(f["optimizer"])
-    if len(arrays) > 2 and not optimizer.built:  # compiled, never stepped: build it as its first step would
+    datasets = _vars_arrays(f["optimizer"])
+    if len(datasets) > len(optimizer._head()) and not optimizer.built:  # compiled, never stepped: build it
         optimizer.build(model.trainable_weights)
-    problem = set_keras_state(optimizer, arrays)
+    problem, arrays = read_optimizer_state(path, optimizer, datasets, [f"optimizer variable {i}"
+                                                                       for i in range(len(datasets))])
+    if problem is None:
+        problem = set_keras_state(optimizer, arrays)
     if problem is not None:
         warnings.warn(f"{path}: the optimizer state was not loaded: {problem}", stacklevel=5)
+
+
+def read_optimizer_state(path, optimizer, datasets, names):
+    """``(problem, arrays)``: the optimizer's saved variables, each dataset checked as weights are (storage,
+    type, and its shape against the optimizer's before it is read); ``problem`` says why they do not fit
+    (then nothing is read). A file that is not safe to read raises SaveFileError."""
+    shapes = expected_shapes(optimizer, len(datasets))
+    for name, dataset in zip(names, datasets):
+        check_dataset(path, dataset, name)
+    if isinstance(shapes, str):
+        return shapes, None
+    for name, dataset, shape in zip(names, datasets, shapes):
+        fits = dataset.size == 1 if shape is None else tuple(dataset.shape) == tuple(shape)
+        if not fits:
+            return (f"{name} has shape {tuple(dataset.shape)} in the file, the optimizer expects "
+                    f"{'one value' if shape is None else tuple(shape)}"), None
+    return None, [_read(path, d, name) for name, d in zip(names, datasets)]
 
 
 def load_weights(model, filepath, skip_mismatch=False, by_name=False):

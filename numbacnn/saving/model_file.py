@@ -29,6 +29,7 @@ from .hdf5 import (
     SaveFileError,
     load_keras2_weights,
     open_h5,
+    read_optimizer_state,
     read_string_list,
     write_keras2_weights,
     write_string_list,
@@ -128,9 +129,11 @@ def _load_optimizer(path, group, model):
     if missing:
         raise SaveFileError(f"{path}: optimizer weight {missing[0]!r} is listed but missing (the file is "
                             "corrupted)")
-    arrays = [group[name][()] for name in names]
     optimizer.build(model.trainable_weights)
-    problem = set_keras_state(optimizer, arrays)
+    problem, arrays = read_optimizer_state(path, optimizer, [group[name] for name in names],
+                                           [f"optimizer weight {name!r}" for name in names])
+    if problem is None:
+        problem = set_keras_state(optimizer, arrays)
     if problem is not None:
         warnings.warn(f"{path}: the optimizer starts afresh, its saved state does not fit: {problem}",
                       stacklevel=3)

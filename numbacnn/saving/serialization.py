@@ -155,7 +155,7 @@ def serialize_layer(layer, legacy=False):
         module, registered = ("keras", None) if sequential else ("keras.src.models.functional", "Functional")
         build = {"input_shape": _shape(layer.inputs[0].shape) if sequential and layer.built else None}
     else:
-        config = layer.get_config()
+        config = {**layer.get_config(), **layer._weight_option_config()}
         module, registered = "keras.layers", None
         build = ({"input_shape": _shape(layer.input_shape)}
                  if layer.built and layer.weights and not isinstance(layer, InputLayer) else None)

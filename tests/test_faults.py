@@ -1,0 +1,385 @@
+"""Fault injection (issue 23): what a hostile or careless user can do to files, saves and training runs.
+
+* crafted HDF5 weights files: external storage, soft / external links, virtual datasets, text where
+  numbers belong, huge declared shapes in small files; a failed load assigns nothing and names the file,
+  the layer and both shapes or types;
+* crafted data set files (IDX, gzip bombs, .npz, partial sets) and image bombs (PNG);
+* saves: SIGKILL at seeded random points leaves the old or the new file loadable and no temporary file
+  behind (the next save removes a killed save's temporary); saving through a symbolic link;
+* training: SIGINT at seeded random points of ``fit`` leaves the weights and optimizer state of a finished
+  batch; ``python -m numbacnn train --save`` interrupted never replaces the file and exits 130.
+
+The subprocess cases are seeded and few, and wait on events (a line the child prints, a file it
+writes), not on sleeps: the module runs in well under a minute on a busy 2-core machine.
+"""
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from numbacnn import cli
+from numbacnn import layers as L
+from numbacnn.datasets import DatasetFormatError, DatasetNotFoundError, cifar10, fashion_mnist, mnist
+from numbacnn.models import Sequential, load_model
+from numbacnn.saving import SaveFileError
+from numbacnn.saving.atomic import atomic_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_model(seed=0):
+    model = Sequential([L.Input((4,)), L.Dense(3, name="hidden"), L.Dense(2, name="out")])
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        w.assign(rng.normal(size=w.shape).astype("float32"))
+    return model
+
+
+def weights_of(model):
+    return [w.numpy().copy() for w in model.weights]
+
+
+def assert_unchanged(model, before):
+    for w, old in zip(model.weights, before):
+        np.testing.assert_array_equal(w.numpy(), old)
+
+
+def rewrite(path, dataset_path, **create):
+    """Replace one dataset of an HDF5 file by ``create_dataset(**create)`` (or a link, with ``link=``)."""
+    with h5py.File(path, "a") as f:
+        del f[dataset_path]
+        link = create.pop("link", None)
+        if link is not None:
+            f[dataset_path] = link
+        else:
+            f.create_dataset(dataset_path, **create)
+
+
+KERAS3_BIAS = "layers/dense_1/vars/1"
+KERAS2_BIAS = "out/out/bias:0"
+
+
+@pytest.fixture(params=["model.weights.h5", "model.h5"])
+def saved(request, tmp_path):
+    """(path, the path of the last layer's bias inside it) of a saved small model, in either layout."""
+    path = tmp_path / request.param
+    small_model(seed=1).save_weights(path)
+    return path, KERAS3_BIAS if request.param.endswith(".weights.h5") else KERAS2_BIAS
+
+
+# ----- crafted HDF5 weights files -----------------------------------------------------------------------
+def test_external_storage_is_refused_and_never_read(saved, tmp_path):
+    path, bias = saved
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.full(2, 7.0, "float32").tobytes())
+    rewrite(path, bias, shape=(2,), dtype="float32", external=[(str(secret), 0, 8)])
+    model = small_model()
+    before = weights_of(model)
+    with pytest.raises(SaveFileError, match=r"external storage in .*secret\.bin") as err:
+        model.load_weights(path)
+    assert str(err.value).startswith(str(path)) and 'layer "out"' in str(err.value)
+    assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("kind", ["soft", "external"])
+def test_links_are_refused(saved, tmp_path, kind):
+    path, bias = saved
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("b", data=np.full(2, 7.0, "float32"))
+    first_bias = bias.replace("dense_1", "dense").replace("out/out", "hidden/hidden")
+    with h5py.File(path, "a") as f:
+        f.create_dataset("elsewhere", data=np.full(2, 7.0, "float32"))
+    link = h5py.SoftLink("/elsewhere") if kind == "soft" else h5py.ExternalLink(str(other), "/b")
+    rewrite(path, bias, link=link)
+    model = small_model()
+    before = weights_of(model)
+    with pytest.raises(SaveFileError, match=f"{'SoftLink' if kind == 'soft' else 'ExternalLink'}"):
+        model.load_weights(path)
+    assert_unchanged(model, before)
+    assert first_bias  # the other weights of the file are fine: nothing was assigned anyway
+
+
+def test_virtual_dataset_is_refused(saved, tmp_path):
+    path, bias = saved
+    source = tmp_path / "source.h5"
+    with h5py.File(source, "w") as f:
+        f.create_dataset("b", data=np.full(2, 7.0, "float32"))
+    layout = h5py.VirtualLayout(shape=(2,), dtype="float32")
+    layout[:] = h5py.VirtualSource(str(source), "b", shape=(2,))
+    with h5py.File(path, "a") as f:
+        del f[bias]
+        f.create_virtual_dataset(bias, layout)
+    model = small_model()
+    before = weights_of(model)
+    with pytest.raises(SaveFileError, match="virtual dataset"):
+        model.load_weights(path)
+    assert_unchanged(model, before)
+
+
+def test_text_bias_assigns_nothing_and_names_file_layer_and_types(saved):
+    path, bias = saved
+    rewrite(path, bias, data=np.array([b"ab", b"cd"]))
+    model = small_model()
+    before = weights_of(model)
+    with pytest.raises(SaveFileError) as err:
+        model.load_weights(path)
+    message = str(err.value)
+    assert message.startswith(str(path))
+    assert 'layer "out" (Dense)' in message and "'bias'" in message
+    assert "|S2" in message and "float32" in message
+    assert_unchanged(model, before)  # the 5 weights before the bad one are untouched too
+
+
+def test_huge_declared_shape_is_refused_before_reading(saved):
+    path, bias = saved
+    rewrite(path, bias, shape=(15000, 25000), dtype="float32", chunks=(1000, 1000), compression="gzip")
+    assert path.stat().st_size < 100_000
+    model = small_model()
+    before = weights_of(model)
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(SaveFileError, match=r"shape \(15000, 25000\) in the file, the model expects \(2,\)"):
+        model.load_weights(path)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20e6 and elapsed < 5
+    assert_unchanged(model, before)
+
+
+def test_dataset_past_the_end_of_a_truncated_file(tmp_path):
+    path = tmp_path / "model.h5"
+    model = Sequential([L.Input((400,)), L.Dense(300, name="big")])
+    model.save_weights(path)
+    with h5py.File(path, "r") as f:
+        kernel = f["big/big/kernel:0"]
+        end = kernel.id.get_offset() + kernel.nbytes
+    with open(path, "r+b") as fh:
+        fh.truncate(end - 1000)
+    with pytest.raises(SaveFileError, match=str(path)):
+        model.load_weights(path)
+
+
+def test_load_model_checks_datasets_too(tmp_path):
+    path = tmp_path / "whole.h5"
+    model = small_model()
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(np.ones((2, 4), "float32"), np.ones((2, 2), "float32"))
+    model.save(path)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(bytes(8))
+    rewrite(path, "model_weights/out/out/bias:0", shape=(2,), dtype="float32",
+            external=[(str(secret), 0, 8)])
+    with pytest.raises(SaveFileError, match="external storage"):
+        load_model(path)
+
+
+def test_optimizer_state_with_a_huge_declared_shape_is_not_read(tmp_path):
+    path = tmp_path / "model.weights.h5"
+    model = small_model()
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(np.ones((2, 4), "float32"), np.ones((2, 2), "float32"))
+    model.save_weights(path)
+    rewrite(path, "optimizer/vars/2", shape=(15000, 25000), dtype="float32", chunks=(1000, 1000),
+            compression="gzip")
+    tracemalloc.start()
+    with pytest.warns(UserWarning, match=r"optimizer state was not loaded: .*\(15000, 25000\)"):
+        model.load_weights(path)
+    assert tracemalloc.get_traced_memory()[1] < 20e6
+    tracemalloc.stop()
+
+
+# ----- crafted data set files ---------------------------------------------------------------------------
+def idx_bytes(array, code=0x08):
+    return bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def test_idx_gzip_bomb_is_refused_before_allocating(tmp_path):
+    # a 1 MB-ish gzip whose header declares 2.3 GB: refused from the header and the file size alone
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    header = bytes([0, 0, 8, 3]) + struct.pack(">3I", 3_000_000, 28, 28)
+    path.write_bytes(gzip.compress(header + bytes(1 << 20)))
+    tracemalloc.start()
+    with pytest.raises(DatasetFormatError, match="more than a gzip file of"):
+        mnist.read_idx(path)
+    assert tracemalloc.get_traced_memory()[1] < 20e6
+    tracemalloc.stop()
+
+
+def test_idx_gzip_stream_longer_than_declared_is_never_inflated_past_it(tmp_path):
+    # declares 1 image, holds 60 MB of zeros: inflation stops one byte past the declared size
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((1, 28, 28), np.uint8)) + bytes(60 << 20)))
+    tracemalloc.start()
+    with pytest.raises(DatasetFormatError, match="after its data"):
+        mnist.read_idx(path)
+    assert tracemalloc.get_traced_memory()[1] < 20e6
+    tracemalloc.stop()
+
+
+def test_idx_plain_file_declaring_more_than_it_holds(tmp_path):
+    path = tmp_path / "x"
+    path.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 15000, 25000, 28) + bytes(100))
+    tracemalloc.start()
+    with pytest.raises(DatasetFormatError, match=r"should be \d+ bytes, found 116"):
+        mnist.read_idx(path)
+    assert tracemalloc.get_traced_memory()[1] < 1e6
+    tracemalloc.stop()
+
+
+def test_idx_set_headers_checked_against_each_other_before_reading(tmp_path):
+    stems = mnist.IDX_FILES
+    arrays = [np.zeros((3, 28, 28), np.uint8), np.zeros(3, np.uint8), np.zeros((2, 28, 28), np.uint8),
+              np.zeros(5, np.uint8)]
+    for stem, array in zip(stems, arrays):
+        (tmp_path / stem).write_bytes(idx_bytes(array))
+    with pytest.raises(DatasetFormatError, match=r"labels should be uint8 \(2,\), the header declares"):
+        fashion_mnist.load_data(data_dir=tmp_path, download=False)
+
+
+def test_npz_bomb_is_refused_before_allocating(tmp_path):
+    import zipfile
+
+    path = tmp_path / "mnist.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        header = "{'descr': '|u1', 'fortran_order': False, 'shape': (2000000, 28, 28), }"
+        header = header.ljust(118) + "\n"
+        with zf.open("x_train.npy", "w", force_zip64=True) as member:
+            member.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+            member.write(bytes(1 << 20))
+    tracemalloc.start()
+    with pytest.raises(DatasetFormatError, match="mnist.npz: not a valid mnist.npz .*x_train"):
+        mnist.load_data(data_dir=tmp_path, download=False)
+    assert tracemalloc.get_traced_memory()[1] < 20e6
+    tracemalloc.stop()
+
+
+@pytest.mark.parametrize("module", [fashion_mnist, mnist])
+def test_data_dir_missing_one_file_does_not_fall_back(tmp_path, module, monkeypatch):
+    # a complete copy in the cache must not silently complete a partial set in the named directory
+    monkeypatch.setenv("NUMBACNN_DATA", str(tmp_path / "cache"))
+    arrays = [np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.uint8)] * 2
+    cache = tmp_path / "cache" / module.__name__.rsplit(".", 1)[1]
+    for d in (cache, tmp_path / "mine"):
+        d.mkdir(parents=True)
+        for stem, array in zip(mnist.IDX_FILES, arrays):
+            (d / stem).write_bytes(idx_bytes(array))
+    (tmp_path / "mine" / mnist.IDX_FILES[2]).unlink()
+    with pytest.raises(DatasetNotFoundError, match=f"only part of the data set.*not {mnist.IDX_FILES[2]}"):
+        module.load_data(data_dir=tmp_path / "mine", download=False)
+
+
+def test_cifar_data_dir_missing_one_batch_does_not_fall_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBACNN_DATA", str(tmp_path / "cache"))
+    record = bytes(1 + 3 * 32 * 32)
+    for d in (tmp_path / "cache" / "cifar10" / cifar10.BATCH_DIR, tmp_path / "mine"):
+        d.mkdir(parents=True)
+        for name in (*cifar10.TRAIN_FILES, cifar10.TEST_FILE):
+            (d / name).write_bytes(record)
+    (tmp_path / "mine" / cifar10.TRAIN_FILES[3]).unlink()
+    with pytest.raises(DatasetNotFoundError, match="only part of CIFAR-10.*not data_batch_4.bin"):
+        cifar10.load_data(data_dir=tmp_path / "mine", download=False)
+
+
+def test_cli_data_dir_missing_one_file_fails(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NUMBACNN_DATA", str(tmp_path / "cache"))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / mnist.IDX_FILES[0]).write_bytes(idx_bytes(np.zeros((2, 28, 28), np.uint8)))
+    code = cli.main(["train", "--epochs", "0", "--data-dir", str(tmp_path / "mine"), "--no-download"])
+    assert code == 1
+    assert "only part of the data set" in capsys.readouterr().err
+
+
+# ----- image bombs ----------------------------------------------------------------------------------------
+def png(width, height, data, color=0, ihdr=None):
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = ihdr if ihdr is not None else struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def test_png_bomb_is_refused_before_inflating(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png(100_000, 100_000, zlib.compress(bytes(1 << 20), 9)))
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=str(path)):
+        cli.load_inputs([path], (None, 28, 28, 1))
+    assert tracemalloc.get_traced_memory()[1] < 50e6
+    tracemalloc.stop()
+
+
+def test_png_stream_longer_than_declared_is_not_inflated(tmp_path):
+    path = tmp_path / "long.png"
+    path.write_bytes(png(2, 2, zlib.compress(bytes(60 << 20), 9)))
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=str(path)):
+        cli.load_inputs([path], (None, 28, 28, 1))
+    assert tracemalloc.get_traced_memory()[1] < 20e6
+    tracemalloc.stop()
+
+
+@pytest.mark.parametrize("case", ["zero", "short"])
+def test_png_bad_headers_name_the_file(tmp_path, case):
+    path = tmp_path / f"{case}.png"
+    if case == "zero":
+        path.write_bytes(png(0, 0, zlib.compress(b"")))
+    else:
+        path.write_bytes(png(0, 0, zlib.compress(b"\0"), ihdr=struct.pack(">II", 1, 1)))
+    with pytest.raises(ValueError, match=str(path)):
+        cli.load_inputs([path], (None, 28, 28, 1))
+
+
+# ----- saves ------------------------------------------------------------------------------------------------
+def test_saving_through_a_symlink_writes_the_target(tmp_path):
+    target = tmp_path / "store" / "real.weights.h5"
+    target.parent.mkdir()
+    link = tmp_path / "model.weights.h5"
+    link.symlink_to(target)
+    small_model(seed=1).save_weights(link)
+    assert link.is_symlink() and target.is_file()
+    model = small_model()
+    model.load_weights(target)
+    assert_unchanged(model, weights_of(small_model(seed=1)))
+    small_model(seed=2).save_weights(link)  # replacing: still a link, the target has the new weights
+    assert link.is_symlink()
+    model.load_weights(target)
+    assert_unchanged(model, weights_of(small_model(seed=2)))
+    assert sorted(os.listdir(target.parent)) == ["real.weights.h5"]
+
+
+def dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_killed_save_s_temporary_is_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "model.h5"
+    small_model().save_weights(path)
+    stale = tmp_path / f".model.h5.{dead_pid()}-abcd1234.tmp"
+    stale.write_bytes(bytes(1000))
+    live = tmp_path / f".model.h5.{os.getppid()}-abcd1234.tmp"  # a save still running elsewhere
+    live.write_bytes(bytes(10))
+    other = tmp_path / f".other.h5.{dead_pid()}-abcd1234.tmp"  # another file's: not ours to remove
+    other.write_bytes(bytes(10))
+    small_model().save_weights(path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["model.h5", live.name, other.name])
+
+
+def test_atomic_path_temporary_names_carry_the_pid(tmp_path):
+    with atomic_path(tmp_path / "x.h5") as tmp:
+        assert Path(tmp).name.startswith(f".x.h5.{os.getpid()}-")
+        Path(tmp).write_bytes(b"x")
+    assert os.listdir(tmp_path) == ["x.h5"]
