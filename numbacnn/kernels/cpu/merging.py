@@ -176,7 +176,7 @@ def _offsets(row, shape, sa, sb):
 
 @njit(cache=True, inline="always")
 def _pair_chunk(a, b, y, shape, sa, sb, first, last, kind):
-    """Rows first..last-1 of _pair_rows, their offsets advanced like an odometer (no division per row)."""
+    """Rows first..last-1 of _pair_item, their offsets advanced like an odometer (no division per row)."""
     inner = shape[RANK - 1]
     la, lb = sa[RANK - 1], sb[RANK - 1]
     digits = np.empty(RANK - 1, dtype=np.int64)
@@ -204,62 +204,77 @@ def _pair_chunk(a, b, y, shape, sa, sb, first, last, kind):
             d -= 1
 
 
+@njit(cache=True, nogil=True)
+def _pair_items(n, shape):
+    """How many work items of about _BLOCK elements _pair_item cuts an output of n elements into: blocks
+    of one long row, or runs of short rows."""
+    inner = shape[RANK - 1]
+    rows = n // inner
+    if inner >= _BLOCK:
+        return rows * ((inner + _BLOCK - 1) // _BLOCK)
+    per = _BLOCK // inner
+    return (rows + per - 1) // per
+
+
 @njit(cache=True, inline="always")
-def _pair_rows(a, b, y, shape, sa, sb, kind):
-    """a, b (flat, broadcast by strides sa, sb over shape (RANK,)) -> y (prod(shape),) = a op b, in C order
-    of shape, in work items of about _BLOCK elements shared among the threads: blocks of one long row,
-    or runs of short rows."""
+def _pair_item(a, b, y, shape, sa, sb, item, kind):
+    """Work item ``item`` of y = a op b (a, b flat, broadcast by strides sa, sb over shape (RANK,); y in C
+    order of shape)."""
     inner = shape[RANK - 1]
     rows = y.shape[0] // inner
     if inner >= _BLOCK:
         la, lb = sa[RANK - 1], sb[RANK - 1]
         nblk = (inner + _BLOCK - 1) // _BLOCK
-        for t in prange(rows * nblk):
-            r = t // nblk
-            lo = (t % nblk) * _BLOCK
-            oa, ob = _offsets(r, shape, sa, sb)
-            _segment(a, oa + lo * la, la, b, ob + lo * lb, lb, y, r * inner + lo, min(_BLOCK, inner - lo),
-                     kind)
+        r = item // nblk
+        lo = (item % nblk) * _BLOCK
+        oa, ob = _offsets(r, shape, sa, sb)
+        _segment(a, oa + lo * la, la, b, ob + lo * lb, lb, y, r * inner + lo, min(_BLOCK, inner - lo),
+                 kind)
     else:
         per = _BLOCK // inner
-        for t in prange((rows + per - 1) // per):
-            _pair_chunk(a, b, y, shape, sa, sb, t * per, min(rows, t * per + per), kind)
+        _pair_chunk(a, b, y, shape, sa, sb, item * per, min(rows, item * per + per), kind)
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _pair_add(a, b, y, shape, sa, sb):
-    """y = a + b (see _pair_rows)."""
-    _pair_rows(a, b, y, shape, sa, sb, MERGE_ADD)
+    """y = a + b (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_ADD)
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _pair_subtract(a, b, y, shape, sa, sb):
-    """y = a - b (see _pair_rows)."""
-    _pair_rows(a, b, y, shape, sa, sb, MERGE_SUBTRACT)
+    """y = a - b (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_SUBTRACT)
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _pair_multiply(a, b, y, shape, sa, sb):
-    """y = a * b (see _pair_rows)."""
-    _pair_rows(a, b, y, shape, sa, sb, MERGE_MULTIPLY)
+    """y = a * b (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_MULTIPLY)
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _pair_maximum(a, b, y, shape, sa, sb):
-    """y = maximum(a, b) (see _pair_rows)."""
-    _pair_rows(a, b, y, shape, sa, sb, MERGE_MAXIMUM)
+    """y = maximum(a, b) (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_MAXIMUM)
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _pair_minimum(a, b, y, shape, sa, sb):
-    """y = minimum(a, b) (see _pair_rows)."""
-    _pair_rows(a, b, y, shape, sa, sb, MERGE_MINIMUM)
+    """y = minimum(a, b) (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_MINIMUM)
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _pair_divide(a, b, y, shape, sa, sb):
-    """y = a / b (see _pair_rows)."""
-    _pair_rows(a, b, y, shape, sa, sb, MERGE_DIVIDE)
+    """y = a / b (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_DIVIDE)
 
 
 _PAIR = {MERGE_ADD: _pair_add, MERGE_SUBTRACT: _pair_subtract, MERGE_MULTIPLY: _pair_multiply,
@@ -268,8 +283,8 @@ _PAIR = {MERGE_ADD: _pair_add, MERGE_SUBTRACT: _pair_subtract, MERGE_MULTIPLY: _
 
 @njit(parallel=True, cache=True, nogil=True)
 def _pair_winner(a, b, y, winner, index, maximum, shape, sa, sb):
-    """Maximum (``maximum``) or Minimum of a and b as _pair_rows, and winner[e] = index where b wins: not
-    a >= b (resp. a <= b), so a tie stays with a (TF's gradient rule)."""
+    """Maximum (``maximum``) or Minimum of a and b as _pair_item, one row per item, and winner[e] = index
+    where b wins: not a >= b (resp. a <= b), so a tie stays with a (TF's gradient rule)."""
     inner = shape[len(shape) - 1]
     rows = y.shape[0] // inner
     la, lb = sa[len(sa) - 1], sb[len(sb) - 1]
