@@ -35,6 +35,15 @@ __all__ = ["gemm"]  # single_pool is for diagnostics and for kernels that call n
 
 _MIN_SPLIT_WORK = 1 << 18  # m*k*n below this: one call (the split costs more than it saves)
 _MIN_SPLIT_REDUCTION = 2048  # a reduction axis at least this long may be split
+REDUCTION_PARTS = 8
+"""A long reduction (a weight gradient's sum over the batch) is cut into this many parts, whatever the
+number of threads, and the parts are added in order: results do not depend on NUMBA_NUM_THREADS."""
+
+
+def reduction_parts(length):
+    """Parts a reduction of ``length`` terms is cut into: :data:`REDUCTION_PARTS`, fewer for a short one;
+    a function of the problem only, never of the thread count."""
+    return max(1, min(REDUCTION_PARTS, int(length)))
 
 
 @njit(cache=True, nogil=True)
@@ -144,14 +153,15 @@ def gemm(a, b, out=None):
     elif out.shape != (m, n) or out.dtype != a.dtype or not out.flags.c_contiguous:
         raise ValueError(f"gemm: out must be a C-contiguous {a.dtype} array of shape {(m, n)}, received "
                          f"{out.dtype} {out.shape}{'' if out.flags.c_contiguous else ' not C-contiguous'}")
-    parts = numba.get_num_threads()
+    threads = numba.get_num_threads()
     if vector_route(a.dtype):
-        _vector_gemm(a, np.ascontiguousarray(b), out, m, n, k, parts)
-    elif parts < 2 or m * k * n < _MIN_SPLIT_WORK or not _use_one_blas_thread():
+        _vector_gemm(a, np.ascontiguousarray(b), out, m, n, k, threads)
+    elif m * k * n < _MIN_SPLIT_WORK or not _use_one_blas_thread():
         _dot(a, b, out)
-    elif a.flags.c_contiguous and m >= 2 * parts:
-        _dot_rows(a, np.ascontiguousarray(b), out, parts)
+    elif threads >= 2 and a.flags.c_contiguous and m >= 2 * threads:
+        _dot_rows(a, np.ascontiguousarray(b), out, threads)  # a row's result does not depend on its block
     elif a.flags.f_contiguous and k >= _MIN_SPLIT_REDUCTION and m * n <= k:
+        parts = reduction_parts(k)  # whatever the thread count, or the sum's order would follow it
         partial = np.empty((parts, m, n), dtype=a.dtype)
         _dot_reduction(a.T, np.ascontiguousarray(b), partial, parts)
         _sum_partials(partial, out)
@@ -160,15 +170,19 @@ def gemm(a, b, out=None):
     return out
 
 
-def _vector_gemm(a, b, out, m, n, k, parts):
-    """``gemm`` on ``vector_gemm``: rows split across the threads; a long reduction with few rows
-    (a weight gradient) split along the reduction instead."""
+def _vector_gemm(a, b, out, m, n, k, threads):
+    """``gemm`` on ``vector_gemm``: rows split across the threads (each element is one FMA chain, whatever
+    its block); a long reduction with few rows (a weight gradient) split along the reduction instead, in
+    ``reduction_parts(k)`` parts whatever the thread count."""
     base, sai, sak = (a, k, 1) if a.flags.c_contiguous else (a.T, 1, m)
-    if parts < 2 or m * k * n < _MIN_SPLIT_WORK:
+    if m * k * n < _MIN_SPLIT_WORK:
         vector_gemm.product(base, 0, sai, sak, b, 0, n, out, 0, n, m, n, k, False)
     elif k >= _MIN_SPLIT_REDUCTION and m * n <= k:
+        parts = reduction_parts(k)
         partial = np.empty((parts, m, n), dtype=a.dtype)
         vector_gemm.product_reduction(base, sai, sak, b, partial, m, n, k, parts)
         _sum_partials(partial, out)
+    elif threads < 2:
+        vector_gemm.product(base, 0, sai, sak, b, 0, n, out, 0, n, m, n, k, False)
     else:
-        vector_gemm.product_rows(base, sai, sak, b, out, m, n, k, parts)
+        vector_gemm.product_rows(base, sai, sak, b, out, m, n, k, threads)
