@@ -651,9 +651,12 @@ BATCH_SIZE_NEEDS_THE_LEAD = (
     "predict's `int(batch_size or 32)` turns 0 into 32 and evaluate's `batch_size or 32` lets -1 through")
 
 
-@pytest.mark.xfail(strict=True, reason=BATCH_SIZE_NEEDS_THE_LEAD)
-@pytest.mark.parametrize("call, batch_size", [("predict", 0), ("predict", -1), ("evaluate", 0),
-                                              ("evaluate", -1)])
+def needs_the_lead(*values):
+    return pytest.param(*values, marks=pytest.mark.xfail(strict=True, reason=BATCH_SIZE_NEEDS_THE_LEAD))
+
+
+@pytest.mark.parametrize("call, batch_size", [needs_the_lead("predict", 0), ("predict", -1),
+                                              needs_the_lead("evaluate", 0), needs_the_lead("evaluate", -1)])
 def test_predict_and_evaluate_refuse_a_batch_size_below_one(call, batch_size):
     model = small_model()
     model.compile(optimizer="sgd", loss="mse")
