@@ -161,6 +161,21 @@ def test_huge_declared_shape_is_refused_before_reading(saved):
     assert_unchanged(model, before)
 
 
+@pytest.mark.parametrize("where", ["layers/dense_1/vars", "layers/dense_1", "layers"])
+def test_a_dataset_where_the_layout_has_a_group_is_never_iterated(tmp_path, where):
+    path = tmp_path / "model.weights.h5"
+    small_model(seed=1).save_weights(path)
+    rewrite(path, where, shape=(15000, 25000), dtype="float32", chunks=(1000, 1000), compression="gzip")
+    model = small_model()
+    before = weights_of(model)
+    tracemalloc.start()
+    with pytest.raises(SaveFileError, match=str(path)):
+        model.load_weights(path)
+    assert tracemalloc.get_traced_memory()[1] < 20e6
+    tracemalloc.stop()
+    assert_unchanged(model, before)
+
+
 def test_dataset_past_the_end_of_a_truncated_file(tmp_path):
     path = tmp_path / "model.h5"
     model = Sequential([L.Input((400,)), L.Dense(300, name="big")])
