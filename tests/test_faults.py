@@ -679,3 +679,25 @@ def test_predict_and_evaluate_refuse_a_batch_size_below_one(call, batch_size):
     args = (x,) if call == "predict" else (x, y)
     with pytest.raises(ValueError, match=f"batch_size must be a positive integer, received {batch_size}"):
         getattr(model, call)(*args, batch_size=batch_size, verbose=0)
+
+
+def test_reduction_parts_setting():
+    from numbacnn.kernels.cpu import blas
+
+    assert blas.parts_setting(None) == blas.parts_setting(" ") == 8
+    assert blas.parts_setting("16") == 16
+    for bad in ("0", "-2", "threads"):
+        with pytest.raises(ValueError, match="NUMBACNN_REDUCTION_PARTS must be a positive integer"):
+            blas.parts_setting(bad)
+    assert blas.reduction_parts(3) == min(3, blas.REDUCTION_PARTS) and blas.reduction_parts(0) == 1
+
+
+def test_a_split_reduction_matches_numpy_whatever_the_number_of_parts(monkeypatch):
+    from numbacnn.kernels.cpu import blas
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(4096, 12)).astype("float32"), rng.normal(size=(4096, 40)).astype("float32")
+    want = a.T.astype(np.float64) @ b
+    for parts in (1, 3, 8):
+        monkeypatch.setattr(blas, "REDUCTION_PARTS", parts)
+        np.testing.assert_allclose(blas.gemm(a.T, b), want, rtol=1e-4, atol=1e-3)

@@ -12,7 +12,9 @@ for OpenBLAS's. Making either pool wait passively instead costs ~50 us per kerne
 step launches dozens). So on first use this module asks that OpenBLAS to run single-threaded
 (``_use_one_blas_thread``) and splits the large products into one BLAS call per Numba thread inside a
 ``prange``: the rows of the result, or, for a long reduction (a weight gradient), the reduction axis,
-whose partial products are then summed in a fixed order (so results depend on the thread count only).
+cut into :data:`REDUCTION_PARTS` parts whatever the thread count, whose partial products are then summed
+in a fixed order: results do not depend on the thread count (``NUMBACNN_REDUCTION_PARTS`` changes the
+number of parts, e.g. to use more than 8 threads on these products; results then depend on it).
 Measured on 2 cores: 1.3-1.6x the images/s of LeNet-5 and the seed 004 model, training and inference.
 
 Where that BLAS cannot be found or told (not Linux, or a SciPy not built on OpenBLAS), products are
@@ -35,9 +37,25 @@ __all__ = ["gemm"]  # single_pool is for diagnostics and for kernels that call n
 
 _MIN_SPLIT_WORK = 1 << 18  # m*k*n below this: one call (the split costs more than it saves)
 _MIN_SPLIT_REDUCTION = 2048  # a reduction axis at least this long may be split
-REDUCTION_PARTS = 8
+
+
+def parts_setting(text):
+    """The number of reduction parts from ``NUMBACNN_REDUCTION_PARTS`` (unset or empty: 8)."""
+    if text is None or not text.strip():
+        return 8
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"NUMBACNN_REDUCTION_PARTS must be a positive integer, received {text!r}")
+    return value
+
+
+REDUCTION_PARTS = parts_setting(os.environ.get("NUMBACNN_REDUCTION_PARTS"))
 """A long reduction (a weight gradient's sum over the batch) is cut into this many parts, whatever the
-number of threads, and the parts are added in order: results do not depend on NUMBA_NUM_THREADS."""
+number of threads, and the parts are added in order: results do not depend on NUMBA_NUM_THREADS. At most
+this many threads work on one such reduction; ``NUMBACNN_REDUCTION_PARTS`` sets it (8 by default)."""
 
 
 def reduction_parts(length):
