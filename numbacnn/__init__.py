@@ -51,6 +51,7 @@ from . import (  # noqa: E402
     metrics,
     models,
     optimizers,
+    preprocessing,
     saving,
     utils,
 )
@@ -74,6 +75,6 @@ def version():
 __all__ = ["Initializer", "Input", "InputLayer", "KerasTensor", "Layer", "Loss", "Metric", "Model",
            "Optimizer", "Sequential", "activations", "applications", "backend", "callbacks", "config",
            "datasets", "get_device", "initializers", "layers", "losses", "metrics", "models", "optimizers",
-           "saving", "set_device", "utils", "version"]
+           "preprocessing", "saving", "set_device", "utils", "version"]
 
 __getattr__ = missing_name(__name__, lambda: globals())
