@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-THREADS = 2
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))  # threads per framework (2: this machine's cores)
 ROWS = [("cifar_cnn", 32), ("cifar_cnn", 128), ("lenet5", 32), ("lenet5", 128),
         ("conv_model_pooling", 32), ("conv_model_pooling", 128), ("mobilenet", 32), ("mobilenet", 128),
         ("resnet20", 32), ("resnet20", 128), ("conv_autoencoder", 32), ("conv_autoencoder", 128)]
