@@ -4,9 +4,9 @@
 
 For 128x28x28x1 (fashion_cnn) and 128x32x32x3 (cifar_cnn) batches it times RandomFlip("horizontal") +
 RandomRotation(0.1) + RandomZoom(0.1) in training mode (host draws and kernels) and the model's forward pass
-in training mode and at inference; it prints the best and the median of each (milliseconds) and the
-augmentation's share of augmentation + training forward (from the best times, which a loaded machine
-disturbs least).
+in training mode and at inference; it prints the best and the median of each (milliseconds), each
+augmentation layer's best, and the augmentation's share of augmentation + training forward (from the best
+times, which a loaded machine disturbs least; the chain's and the sum of the layers').
 """
 
 import argparse
@@ -45,11 +45,13 @@ def bench(name, make, shape, repeats):
     aug = timings_ms(run_augment, repeats)
     train = timings_ms(lambda: model.forward(x, training=True), repeats)
     infer = timings_ms(lambda: model.forward(x, training=False), repeats)
-    each = ", ".join(f"{type(la).__name__} {timings_ms(lambda la=la: la(x, training=True), repeats)[0]:.2f}"
-                     for la in augment)
-    print(f"{name} {shape}: augmentation {aug[0]:.2f} (median {aug[1]:.2f}) ms [{each}]; forward training "
-          f"{train[0]:.2f} (median {train[1]:.2f}) ms, inference {infer[0]:.2f} (median {infer[1]:.2f}) ms; "
-          f"augmentation share {100 * aug[0] / (aug[0] + train[0]):.1f}% of augmentation + training forward")
+    each = {type(la).__name__: timings_ms(lambda la=la: la(x, training=True), repeats)[0] for la in augment}
+    parts = sum(each.values())
+    detail = ", ".join(f"{k} {v:.2f}" for k, v in each.items())
+    print(f"{name} {shape}: augmentation {aug[0]:.2f} (median {aug[1]:.2f}) ms [{detail}: sum {parts:.2f}]; "
+          f"forward training {train[0]:.2f} (median {train[1]:.2f}) ms, inference {infer[0]:.2f} (median "
+          f"{infer[1]:.2f}) ms; augmentation share of augmentation + training forward "
+          f"{100 * aug[0] / (aug[0] + train[0]):.1f}% (layers' sum: {100 * parts / (parts + train[0]):.1f}%)")
 
 
 def main():

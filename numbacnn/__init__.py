@@ -52,6 +52,7 @@ from . import (  # noqa: E402
     metrics,
     models,
     optimizers,
+    preprocessing,
     regularizers,
     saving,
     utils,
@@ -76,6 +77,6 @@ def version():
 __all__ = ["Initializer", "Input", "InputLayer", "KerasTensor", "Layer", "Loss", "Metric", "Model",
            "Optimizer", "Sequential", "activations", "applications", "backend", "callbacks", "config",
            "constraints", "datasets", "get_device", "initializers", "layers", "losses", "metrics", "models",
-           "optimizers", "regularizers", "saving", "set_device", "utils", "version"]
+           "optimizers", "preprocessing", "regularizers", "saving", "set_device", "utils", "version"]
 
 __getattr__ = missing_name(__name__, lambda: globals())

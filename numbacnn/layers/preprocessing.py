@@ -107,10 +107,12 @@ def aspect_crop_box(height, width, target_height, target_width):
 
 
 def aspect_pad_box(height, width, target_height, target_width):
-    """Keras's ``pad_to_aspect_ratio``: (pad_h, pad_w, top, left), the canvas and the image's offset."""
+    """Keras's ``pad_to_aspect_ratio``: (canvas_h, canvas_w, top, left). Keras pads ``top`` rows above and
+    below (and ``left`` columns on each side), so the canvas is the image plus twice the offsets."""
     pad_h = max(height, int(float(width * target_height) / target_width))
     pad_w = max(width, int(float(height * target_width) / target_height))
-    return pad_h, pad_w, int(float(pad_h - height) / 2), int(float(pad_w - width) / 2)
+    top, left = int(float(pad_h - height) / 2), int(float(pad_w - width) / 2)
+    return height + 2 * top, width + 2 * left, top, left
 
 
 class _Resampler:
@@ -141,10 +143,10 @@ class _ImageLayer(Layer):
         self.seed = seed
         self._generator = None if seed is None else np.random.default_rng(seed)
 
-    def __call__(self, inputs, training=None):
+    def __call__(self, inputs, training=None, **kwargs):
         if training is None:
             training = self._random  # Keras's BaseImagePreprocessingLayer.call(data, training=True)
-        return super().__call__(inputs, training=training)
+        return super().__call__(inputs, training=training, **kwargs)
 
     def _rng(self):
         return self._generator if self._generator is not None else backend.rng()
@@ -525,7 +527,7 @@ def _factor_pair(factor, bounds, name, layer):
     if isinstance(factor, (int, float, np.floating)) and not isinstance(factor, bool):
         if factor < bounds[0] or factor > bounds[1]:
             raise ValueError(msg)
-        return (max(-abs(float(factor)), bounds[0]), abs(float(factor)))
+        return (float(max(-abs(float(factor)), bounds[0])), abs(float(factor)))
     raise ValueError(msg)
 
 
@@ -792,7 +794,10 @@ class RandomContrast(_ImageLayer):
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.factor = _factor_pair(factor, (0, 1), "factor", self)
-        self.value_range = value_range
+        if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
+            raise ValueError("The `value_range` argument should be a list of two numbers. "
+                             f"Received: value_range={value_range}")
+        self.value_range = tuple(value_range)  # a JSON round trip gives a list; the config stays the same
 
     def forward(self, x, training=False):
         self._cache = None

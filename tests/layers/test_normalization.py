@@ -118,8 +118,9 @@ def test_errors():
         layer(np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="synchronized=True"):
         BatchNormalization(synchronized=True)
-    with pytest.raises(ValueError, match="gamma_regularizer is not supported"):
-        BatchNormalization(gamma_regularizer="l2")
+    regularized = BatchNormalization(gamma_regularizer="l2")  # numbacnn.regularizers, on the weight
+    regularized.maybe_build((None, 3))
+    assert regularized.gamma.regularizer is not None and regularized.beta.regularizer is None
 
 
 def test_config_round_trip():
@@ -165,6 +166,7 @@ def _np_group_norm(x, groups, axis, gamma, beta, eps):
     return np.moveaxis(y, -1, axis)
 
 
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
 def test_layer_and_group_norm_match_keras():
     """Forward, input and weight gradients of sum(y * g) against Keras 3 (TensorFlow backend)."""
     x = FIX["xnorm"]
@@ -210,6 +212,7 @@ def test_group_norm_against_numpy(groups, axis, shape):
     lambda: layers.GroupNormalization(groups=2),
     lambda: layers.GroupNormalization(groups=3, axis=1, scale=False),
 ], ids=["last", "axes", "axis1_no_center", "rms", "groups", "groups_axis1"])
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
 def test_layer_and_group_norm_gradients(make):
     numbacnn.backend.set_floatx("float64")
     layer = make()
@@ -221,6 +224,8 @@ def test_layer_and_group_norm_gradients(make):
 
 
 def test_layer_and_group_norm_errors_and_weights():
+    with pytest.warns(UserWarning, match="rms_scaling=True`, which is deprecated"):
+        layers.LayerNormalization(rms_scaling=True)
     layer = layers.LayerNormalization(axis=[1, 3])
     layer.maybe_build((None, 4, 5, 6))
     assert [w.shape for w in layer.weights] == [(4, 6), (4, 6)] and layer.axis == [1, 3]
@@ -232,5 +237,6 @@ def test_layer_and_group_norm_errors_and_weights():
         layers.GroupNormalization(groups=0)
     with pytest.raises(ValueError, match=r"axis 3 is out of bounds"):
         layers.LayerNormalization(axis=3).maybe_build((None, 4, 5))
-    with pytest.raises(ValueError, match="not supported"):
-        layers.LayerNormalization(gamma_regularizer="l2")
+    regularized = layers.LayerNormalization(gamma_regularizer="l2", beta_constraint="non_neg")
+    regularized.maybe_build((None, 3))
+    assert regularized.gamma.regularizer is not None and regularized.beta.constraint is not None

@@ -102,5 +102,6 @@ def test_errors():
         layers.Lambda(lambda t: t * 2)
     with pytest.raises(NotImplementedError, match='"Custom layers"'):
         layers.Lambda(np.square)
-    with pytest.raises(ValueError, match="not supported"):
-        layers.PReLU(alpha_regularizer="l2")
+    regularized = layers.PReLU(alpha_regularizer="l2")
+    regularized.maybe_build((None, 3))
+    assert regularized.alpha.regularizer is not None
