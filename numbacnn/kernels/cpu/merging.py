@@ -150,11 +150,6 @@ def _segment(a, oa, la, b, ob, lb, y, yo, n, kind):
         v = b[ob]
         for j in range(n):
             yv[j] = _op(av[j], v, kind)
-    elif la == 0 and lb == 1:
-        u = a[oa]
-        bv = b[ob:ob + n]
-        for j in range(n):
-            yv[j] = _op(u, bv[j], kind)
     else:
         for j in range(n):
             yv[j] = _op(a[oa + j * la], b[ob + j * lb], kind)
@@ -174,36 +169,6 @@ def _offsets(row, shape, sa, sb):
     return oa, ob
 
 
-@njit(cache=True, inline="always")
-def _pair_chunk(a, b, y, shape, sa, sb, first, last, kind):
-    """Rows first..last-1 of _pair_item, their offsets advanced like an odometer (no division per row)."""
-    inner = shape[RANK - 1]
-    la, lb = sa[RANK - 1], sb[RANK - 1]
-    digits = np.empty(RANK - 1, dtype=np.int64)
-    rest = np.int64(first)
-    oa = 0
-    ob = 0
-    for d in range(RANK - 2, -1, -1):
-        c = rest % shape[d]
-        rest //= shape[d]
-        digits[d] = c
-        oa += c * sa[d]
-        ob += c * sb[d]
-    for r in range(first, last):
-        _segment(a, oa, la, b, ob, lb, y, r * inner, inner, kind)
-        d = RANK - 2
-        while d >= 0:
-            digits[d] += 1
-            oa += sa[d]
-            ob += sb[d]
-            if digits[d] < shape[d]:
-                break
-            oa -= sa[d] * shape[d]
-            ob -= sb[d] * shape[d]
-            digits[d] = 0
-            d -= 1
-
-
 @njit(cache=True, nogil=True)
 def _pair_items(n, shape):
     """How many work items of about _BLOCK elements _pair_item cuts an output of n elements into: blocks
@@ -219,20 +184,46 @@ def _pair_items(n, shape):
 @njit(cache=True, inline="always")
 def _pair_item(a, b, y, shape, sa, sb, item, kind):
     """Work item ``item`` of y = a op b (a, b flat, broadcast by strides sa, sb over shape (RANK,); y in C
-    order of shape)."""
+    order of shape): columns lo..lo+n of rows first..last-1, a block of one long row or a run of whole
+    short rows; the rows' offsets advance like an odometer (no division per row)."""
     inner = shape[RANK - 1]
     rows = y.shape[0] // inner
+    la, lb = sa[RANK - 1], sb[RANK - 1]
     if inner >= _BLOCK:
-        la, lb = sa[RANK - 1], sb[RANK - 1]
         nblk = (inner + _BLOCK - 1) // _BLOCK
-        r = item // nblk
+        first = item // nblk
+        last = first + 1
         lo = (item % nblk) * _BLOCK
-        oa, ob = _offsets(r, shape, sa, sb)
-        _segment(a, oa + lo * la, la, b, ob + lo * lb, lb, y, r * inner + lo, min(_BLOCK, inner - lo),
-                 kind)
+        n = min(_BLOCK, inner - lo)
     else:
         per = _BLOCK // inner
-        _pair_chunk(a, b, y, shape, sa, sb, item * per, min(rows, item * per + per), kind)
+        first = item * per
+        last = min(rows, first + per)
+        lo = 0
+        n = inner
+    digits = np.empty(RANK - 1, dtype=np.int64)
+    rest = np.int64(first)
+    oa = lo * la
+    ob = lo * lb
+    for d in range(RANK - 2, -1, -1):
+        c = rest % shape[d]
+        rest //= shape[d]
+        digits[d] = c
+        oa += c * sa[d]
+        ob += c * sb[d]
+    for r in range(first, last):
+        _segment(a, oa, la, b, ob, lb, y, r * inner + lo, n, kind)
+        d = RANK - 2
+        while d >= 0:
+            digits[d] += 1
+            oa += sa[d]
+            ob += sb[d]
+            if digits[d] < shape[d]:
+                break
+            oa -= sa[d] * shape[d]
+            ob -= sb[d] * shape[d]
+            digits[d] = 0
+            d -= 1
 
 
 @njit(parallel=True, cache=True, nogil=True)
