@@ -31,12 +31,26 @@ import numpy as np
 
 THREADS = 2
 ROWS = [("cifar_cnn", 32), ("cifar_cnn", 128), ("lenet5", 32), ("lenet5", 128),
-        ("conv_model_pooling", 32), ("conv_model_pooling", 128)]
+        ("conv_model_pooling", 32), ("conv_model_pooling", 128), ("mobilenet", 32), ("mobilenet", 128),
+        ("resnet20", 32), ("resnet20", 128), ("conv_autoencoder", 32), ("conv_autoencoder", 128)]
 SPECS = {  # model: (input shape, optimizer, loss)
     "cifar_cnn": ((32, 32, 3), "adam", "sparse"),
     "lenet5": ((28, 28, 1), "adam", "sparse"),
     "conv_model_pooling": ((28, 28, 1), "sgd", "categorical"),
+    "mobilenet": ((96, 96, 3), "adam", "sparse"),
+    "resnet20": ((32, 32, 3), "sgd", "sparse"),
+    "conv_autoencoder": ((64, 64, 1), "adam", "mse"),  # the target is the input
 }
+# "resnet20" is He et al.'s CIFAR ResNet-20 (numbacnn.applications.resnet20): a 3x3 stem, three stages of
+# three basic blocks (16, 32, 64 filters; 1x1 projection shortcuts where the shape changes), global average
+# pooling, 274,042 parameters; built the same way in Keras (keras_resnet20) and PyTorch (torch_resnet20).
+# "mobilenet" is keras.applications.MobileNet's architecture at this width, 96x96x3, 10 classes: 13
+# depthwise-separable blocks (DepthwiseConv2D, BatchNormalization, ReLU(6), 1x1 Conv2D, BatchNormalization,
+# ReLU(6)); numbacnn.applications.MobileNet and keras.applications.MobileNet build it, PyTorch's twin is
+# torch_mobilenet.
+MOBILENET_ALPHA = 0.5
+MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1),
+                    (512, 1), (512, 1), (1024, 2), (1024, 1))
 FRAMEWORKS = ("numbacnn", "torch", "tf")
 LABELS = {"numbacnn": "numbacnn", "torch": "PyTorch", "tf": "Keras/TF"}
 MODULES = {"numbacnn": ("numbacnn",), "torch": ("torch",), "tf": ("tensorflow", "keras")}
@@ -49,6 +63,8 @@ def _data(name, batch, seed=0):
     shape, _, loss = SPECS[name]
     rng = np.random.default_rng(seed)
     x = rng.random((batch,) + shape, dtype=np.float32)
+    if loss == "mse":
+        return x, x
     y = rng.integers(0, 10, size=batch)
     if loss == "categorical":
         y = np.eye(10, dtype=np.float32)[y]
@@ -56,14 +72,36 @@ def _data(name, batch, seed=0):
 
 
 def _keras_loss(name):
-    return "sparse_categorical_crossentropy" if SPECS[name][2] == "sparse" else "categorical_crossentropy"
+    return {"sparse": "sparse_categorical_crossentropy", "categorical": "categorical_crossentropy",
+            "mse": "mse"}[SPECS[name][2]]
+
+
+def conv_autoencoder(layers, sequential):
+    """A small convolutional autoencoder on 64x64x1 images from ``layers`` and ``sequential`` (numbacnn's
+    or Keras's): a Conv2D/MaxPooling2D encoder to 16x16x8, then Conv2DTranspose (16 -> 33), Cropping2D
+    (-> 32), UpSampling2D (-> 64) and a sigmoid Conv2D back to one channel."""
+    return sequential([
+        layers.InputLayer(shape=(64, 64, 1)),
+        layers.Conv2D(16, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(8, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2DTranspose(8, 3, strides=2, activation="relu"), layers.Cropping2D(((0, 1), (0, 1))),
+        layers.UpSampling2D(2), layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
+
+
+def numbacnn_model(name):
+    """numbacnn's model of a row: ``numbacnn.applications`` or, for the autoencoder, the builder above."""
+    from numbacnn import applications, layers, models
+
+    if name == "conv_autoencoder":
+        return conv_autoencoder(layers, models.Sequential)
+    if name == "mobilenet":
+        return applications.MobileNet(input_shape=SPECS[name][0], alpha=MOBILENET_ALPHA, classes=10)
+    return applications.get(name)()
 
 
 def numbacnn_steps(name, batch):
     """(train step, inference step, parameter count) of numbacnn's model on one batch."""
-    from numbacnn import applications
-
-    model = applications.get(name)()
+    model = numbacnn_model(name)
     model.compile(optimizer=SPECS[name][1], loss=_keras_loss(name))
     x, y = _data(name, batch)
     return (lambda: model.train_on_batch(x, y), lambda: model.predict(x, batch_size=batch, verbose=0),
@@ -89,7 +127,73 @@ def torch_model(name):
             nn.Conv2d(1, 64, 3, padding=1), bn(64), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(64, 32, 3, padding=1), bn(32), nn.ReLU(), nn.Flatten(),
             nn.Linear(14 * 14 * 32, 32), bn(32, False), nn.ReLU(), nn.Linear(32, 10))
+    if name == "mobilenet":
+        return torch_mobilenet()
+    if name == "resnet20":
+        return torch_resnet20()
+    if name == "conv_autoencoder":
+        class Crop(nn.Module):  # Cropping2D(((0, 1), (0, 1))): the last row and column
+            def forward(self, x):
+                return x[:, :, :-1, :-1]
+
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 8, 3, padding=1),
+            nn.ReLU(), nn.MaxPool2d(2), nn.ConvTranspose2d(8, 8, 3, stride=2), nn.ReLU(), Crop(),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(8, 1, 3, padding=1), nn.Sigmoid())
     raise ValueError(name)
+
+
+def torch_resnet20():
+    """numbacnn.applications.resnet20 in PyTorch (batch-norm's epsilon 1e-3 and momentum as Keras's)."""
+    import torch.nn as nn
+
+    def bn(c):
+        return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01), nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1, bias=False), bn(cout))
+            self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), bn(cout))
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            return self.relu(self.shortcut(x) + self.body(x))
+
+    layers, cin = [nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16, eps=1e-3, momentum=0.01),
+                   nn.ReLU()], 16
+    for stage, filters in enumerate((16, 32, 64)):
+        for block in range(3):
+            layers.append(Block(cin, filters, 2 if stage and not block else 1))
+            cin = filters
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
+    return nn.Sequential(*layers)
+
+
+def torch_mobilenet():
+    """Keras's MobileNet in PyTorch: depthwise convolutions as groups=C, Keras's padding (a stride-2 block
+    pads bottom and right by one), batch-norm's epsilon 1e-3, ReLU6."""
+    import torch.nn as nn
+
+    def bn_relu6(c):
+        return [nn.BatchNorm2d(c, eps=1e-3, momentum=0.01), nn.ReLU6()]
+
+    c = int(32 * MOBILENET_ALPHA)
+    layers = [nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(3, c, 3, stride=2, bias=False), *bn_relu6(c)]
+    for filters, stride in MOBILENET_BLOCKS:
+        if stride == 1:
+            layers.append(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False))
+        else:
+            layers += [nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(c, c, 3, stride=2, groups=c, bias=False)]
+        f = int(filters * MOBILENET_ALPHA)
+        layers += [*bn_relu6(c), nn.Conv2d(c, f, 1, bias=False), *bn_relu6(f)]
+        c = f
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Dropout(1e-3), nn.Conv2d(c, 10, 1), nn.Flatten()]
+    return nn.Sequential(*layers)
 
 
 def torch_steps(name, batch):
@@ -102,21 +206,24 @@ def torch_steps(name, batch):
            else torch.optim.SGD(model.parameters(), lr=0.01))
     x, y = _data(name, batch)
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-    yt = torch.from_numpy(np.argmax(y, axis=1) if y.ndim == 2 else y).long()
-    ce = torch.nn.CrossEntropyLoss()
+    if SPECS[name][2] == "mse":
+        yt, loss, head = xt, torch.nn.MSELoss(), (lambda out: out)
+    else:
+        yt = torch.from_numpy(np.argmax(y, axis=1) if y.ndim == 2 else y).long()
+        loss, head = torch.nn.CrossEntropyLoss(), (lambda out: torch.softmax(out, 1))
 
     def train():
         if not model.training:
             model.train()
         opt.zero_grad(set_to_none=True)
-        ce(model(xt), yt).backward()
+        loss(model(xt), yt).backward()
         opt.step()
 
     def infer():
         if model.training:
             model.eval()
         with torch.inference_mode():
-            torch.softmax(model(xt), 1)
+            head(model(xt))
 
     tensors = list(model.parameters()) + [b for n, b in model.named_buffers() if "running" in n]
     return train, infer, sum(t.numel() for t in tensors)
@@ -146,7 +253,36 @@ def keras_model(name):
         h = layers.Flatten()(bn_relu(layers.Conv2D(32, 3, padding="same")(h)))
         h = bn_relu(layers.Dense(32)(h))
         return keras.Model(x, layers.Dense(10, activation="softmax")(h))
+    if name == "mobilenet":
+        return keras.applications.MobileNet(input_shape=SPECS[name][0], alpha=MOBILENET_ALPHA, weights=None,
+                                            classes=10)
+    if name == "resnet20":
+        return keras_resnet20(keras)
+    if name == "conv_autoencoder":
+        return conv_autoencoder(layers, keras.Sequential)
     raise ValueError(name)
+
+
+def keras_resnet20(keras):
+    """numbacnn.applications.resnet20 in Keras."""
+    layers = keras.layers
+
+    def block(x, filters, stride):
+        h = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+        h = layers.Activation("relu")(layers.BatchNormalization()(h))
+        h = layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same", use_bias=False)(h))
+        if stride != 1 or x.shape[-1] != filters:
+            x = layers.BatchNormalization()(layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x))
+        return layers.Activation("relu")(layers.Add()([x, h]))
+
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Activation("relu")(layers.BatchNormalization()(
+        layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)))
+    for stage, filters in enumerate((16, 32, 64)):
+        for i in range(3):
+            x = block(x, filters, 2 if stage and not i else 1)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
 
 
 def tf_steps(name, batch):
@@ -349,7 +485,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="0.5 s a measurement after 0.2 s of warm-up, one round (default: 3 s, 1 s, 2)")
-    parser.add_argument("--rows", nargs="*", help="rows as model:batch, e.g. cifar_cnn:32 (default: all six)")
+    parser.add_argument("--rows", nargs="*", help="rows as model:batch, e.g. cifar_cnn:32 (default: all)")
     parser.add_argument("--peers", nargs="*", choices=FRAMEWORKS[1:], default=list(FRAMEWORKS[1:]),
                         help="peers to compare with (default: torch tf, where installed); none: numbacnn")
     parser.add_argument("--tf-python", default=sys.executable,

@@ -1,4 +1,5 @@
-"""``python -m gui``: the command line, the display check, the frame loop and the headless capture.
+"""``python -m numbacnn gui`` (``python -m gui`` in a checkout): the command line, the display check, the
+frame loop and the headless capture.
 
 DearPyGui aborts the whole process when there is no display, so :func:`main` checks $DISPLAY and
 $WAYLAND_DISPLAY (and that $DISPLAY opens) before anything imports it.
@@ -14,13 +15,23 @@ import time
 from . import layout
 from .worker import DATASETS, MODEL_H5, MODEL_JSON, MODELS, OPTIMIZERS, Config, Worker
 
+NO_DEARPYGUI = 'the visual debugger needs DearPyGui: pip install "numbacnn[gui]"'
 NO_DISPLAY = "no display: set DISPLAY or run under xvfb-run (e.g. xvfb-run -a python -m gui)"
 FRAME_SECONDS = 1 / 60
 """The frame loop sleeps what is left of this after each frame, leaving the CPU to training."""
 
 
+def missing_dearpygui():
+    """The one line to print when DearPyGui cannot be imported, or None."""
+    try:
+        import dearpygui  # noqa: F401  (the package only: its extension starts nothing)
+    except ImportError:
+        return NO_DEARPYGUI
+    return None
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m gui",
+    p = argparse.ArgumentParser(prog="python -m numbacnn gui",
                                 description="Watch a numbacnn network learn, batch by batch.")
     p.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
     p.add_argument("--model", default="fashion_cnn", metavar="NAME",
@@ -39,6 +50,12 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=0, metavar="N", help="train N batches at start")
     p.add_argument("--screenshot", default=None, metavar="PNG",
                    help="after --steps, draw the window, write it to this PNG file and exit")
+    p.add_argument("--tab", choices=layout.TABS, default=layout.TABS[0], help="the tab shown first")
+    p.add_argument("--select", default="", metavar="LAYER", help="select this layer in every view")
+    p.add_argument("--cell", default="", metavar="LAYER,ROW,COL,FILTER",
+                   help="explain this output of a convolution (the Explain tab)")
+    p.add_argument("--snapshot-every", type=int, default=0, metavar="N",
+                   help="keep the weights every N batches for Rewind (default: 4 times an epoch)")
     p.add_argument("--size", default=f"{layout.VIEWPORT[0]}x{layout.VIEWPORT[1]}", metavar="WxH")
     p.add_argument("--log", action="store_true", help="print every status line to stdout")
     args = p.parse_args(argv)
@@ -52,6 +69,11 @@ def parse_args(argv=None):
             raise ValueError
     except ValueError:
         p.error(f"--size must be WIDTHxHEIGHT (at least 200x200), received {args.size!r}")
+    if args.cell:
+        parts = args.cell.split(",")
+        if len(parts) != 4 or not all(v.strip().isdigit() for v in parts[1:]):
+            p.error(f"--cell must be LAYER,ROW,COL,FILTER, received {args.cell!r}")
+        args.cell = (parts[0].strip(), *(int(v) for v in parts[1:]))
     if args.screenshot and args.steps < 0:
         p.error("--steps must be >= 0")
     return args
@@ -148,12 +170,13 @@ class App:
 def config_from(args):
     return Config(dataset=args.dataset, model=args.model, model_path=args.model_file, epochs=args.epochs,
                   batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.learning_rate,
-                  limit=args.limit, data_dir=args.data_dir, seed=args.seed, delay=args.delay / 1000.0)
+                  limit=args.limit, data_dir=args.data_dir, seed=args.seed, delay=args.delay / 1000.0,
+                  snapshot_every=args.snapshot_every)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    problem = display_problem()
+    problem = missing_dearpygui() or display_problem()
     if problem:
         print(problem, file=sys.stderr)
         return 1
@@ -161,8 +184,13 @@ def main(argv=None):
     app = App(config_from(args), size=args.size, log=log)
     try:
         app.frames_until_idle()
+        app.window.show_tab(args.tab)
         if args.steps and app.worker.snapshot().state != "error":
             app.worker.run_steps(args.steps)
+        if args.select:
+            app.window.select_layer(args.select)
+        if args.cell:
+            app.worker.explain_cell(*args.cell)
         if args.screenshot:
             app.frames_until_idle()
             snap = app.worker.snapshot()

@@ -17,15 +17,23 @@ _VIRIDIS = np.array([
 _DIVERGING = np.array([[0.129, 0.400, 0.674], [0.404, 0.663, 0.812], [0.969, 0.969, 0.969],
                        [0.937, 0.541, 0.384], [0.698, 0.094, 0.169]])
 BACKGROUND = (0.16, 0.16, 0.18)
-"""Colour of the gaps between tiles."""
+"""Colour of the gaps between feature-map tiles."""
+SEPARATOR = (0.55, 0.55, 0.6)
+"""Colour of the gaps between filters (their white is 0, so the gaps must not be dark nor white)."""
+_HOT = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.1], [0.9, 0.2, 0.0], [1.0, 0.7, 0.0], [1.0, 1.0, 0.8]])
+
+
+def stops(name):
+    """The colour stops (N, 3) in 0..1 of the map ``name``: "viridis", "diverging" or "hot"."""
+    return {"viridis": _VIRIDIS, "diverging": _DIVERGING, "hot": _HOT}[name]
 
 
 def colormap(values, name="viridis"):
     """Values in 0..1 (any shape) -> RGB (shape + (3,)) on ``viridis`` or the blue-white-red ``diverging``."""
-    stops = _VIRIDIS if name == "viridis" else _DIVERGING
+    table = stops(name)
     v = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0.0, 1.0)
-    grid = np.linspace(0.0, 1.0, len(stops))
-    return np.stack([np.interp(v, grid, stops[:, c]) for c in range(3)], axis=-1).astype(np.float32)
+    grid = np.linspace(0.0, 1.0, len(table))
+    return np.stack([np.interp(v, grid, table[:, c]) for c in range(3)], axis=-1).astype(np.float32)
 
 
 def normalize(a):
@@ -77,13 +85,13 @@ def grid_fit(n, h, w, box, gap=1):
     return best
 
 
-def tile(tiles, cols, scale=1, gap=1):
+def tile(tiles, cols, scale=1, gap=1, background=BACKGROUND):
     """``tiles`` (N, h, w, 3), each magnified ``scale`` times, in rows of ``cols``, ``gap`` pixels apart."""
     tiles = upscale(tiles.transpose(1, 2, 0, 3), scale).transpose(2, 0, 1, 3)
     n, h, w, _ = tiles.shape
     rows = math.ceil(n / cols)
     out = np.empty((rows * (h + gap) - gap, cols * (w + gap) - gap, 3), np.float32)
-    out[...] = BACKGROUND
+    out[...] = background
     for i in range(n):
         r, c = divmod(i, cols)
         out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tiles[i]
@@ -116,37 +124,56 @@ def filter_grid(kernel, box, max_in=32, max_out=64):
         k = kernel[:, :, :max_in, :max_out]
         tiles = colormap(symmetric(k, np.abs(kernel).max()), "diverging")    # (KH, KW, c, f, 3)
         tiles = tiles.transpose(3, 2, 0, 1, 4).reshape(-1, kh, kw, 3)        # filter-major
+    gap = 3
     if c in (1, 3):
-        cols, scale = grid_fit(len(tiles), kh, kw, box)
-        return tile(tiles, cols, scale)
+        cols, scale = grid_fit(len(tiles), kh, kw, box, gap)
+        return tile(tiles, cols, scale, gap, SEPARATOR)
     cols = min(c, max_in)
-    scale = max(2, min(((box[0] + 1) // cols - 1) // kw, ((box[1] + 1) // (len(tiles) // cols) - 1) // kh))
-    return tile(tiles, cols, scale)
+    rows = len(tiles) // cols
+    scale = max(2, min(((box[0] + gap) // cols - gap) // kw, ((box[1] + gap) // rows - gap) // kh))
+    return tile(tiles, cols, scale, gap, SEPARATOR)
 
 
-def feature_grid(act, box, max_maps=64):
+def feature_grid(act, box, max_maps=64, scale_range=None):
     """One layer's output for one sample as a picture for ``box`` (width, height).
 
-    (H, W, C): one viridis tile per channel (min-max per map, the first ``max_maps``) in the grid that
-    fits the box best; (L, C): a C x L image; (N,): a near-square image of the N values; (D, H, W, C): the
-    middle depth slice.
+    (H, W, C): one viridis tile per channel (the first ``max_maps``) in the grid that fits the box best;
+    (L, C): a C x L image; (N,): a near-square image of the N values; (D, H, W, C): the middle depth slice.
+    One colour scale for the whole layer: its min (dark blue) to its max (yellow), or ``scale_range``.
+    :func:`layer_range` gives the (min, max) that a colour bar beside the picture shows.
     """
     act = np.asarray(act, dtype=np.float32)
+    if act.ndim > 3:
+        return feature_grid(act[act.shape[0] // 2], box, max_maps, scale_range)
+    lo, hi = layer_range(act) if scale_range is None else scale_range
+    unit = (act - lo) / (hi - lo) if hi > lo else np.full(act.shape, 0.5, np.float32)
     if act.ndim == 3:
-        maps = act[:, :, :max_maps].transpose(2, 0, 1)
-        tiles = colormap(np.stack([normalize(m) for m in maps]))
-        cols, scale = grid_fit(len(tiles), act.shape[0], act.shape[1], box)
-        return tile(tiles, cols, scale)
+        maps = unit[:, :, :max_maps].transpose(2, 0, 1)
+        tiles = colormap(maps)
+        cols, scale = grid_fit(len(tiles), act.shape[0], act.shape[1], box, 2)
+        return tile(tiles, cols, scale, 2)
     if act.ndim == 2:
-        return fit(colormap(normalize(act.T)), box)
-    if act.ndim == 1:
-        cols = math.ceil(math.sqrt(act.size * box[0] / box[1]))
-        rows = math.ceil(act.size / cols)
-        img = np.empty((rows * cols, 3), np.float32)
-        img[...] = BACKGROUND
-        img[:act.size] = colormap(normalize(act))
-        return fit(img.reshape(rows, cols, 3), box)
-    return feature_grid(act[act.shape[0] // 2], box, max_maps)
+        return fit(colormap(unit.T), box)
+    cols = math.ceil(math.sqrt(act.size * box[0] / box[1]))
+    rows = math.ceil(act.size / cols)
+    img = np.empty((rows * cols, 3), np.float32)
+    img[...] = BACKGROUND
+    img[:act.size] = colormap(unit)
+    return fit(img.reshape(rows, cols, 3), box)
+
+
+def layer_range(act):
+    """(min, max) of a layer's output as float (the colour scale of :func:`feature_grid`)."""
+    act = np.asarray(act, dtype=np.float32)
+    if act.size == 0:
+        return 0.0, 1.0
+    return float(act.min()), float(act.max())
+
+
+def heat_overlay(sample_rgb, heat, alpha=0.55):
+    """The input picture (H, W, 3) in grey with ``heat`` (H, W) in 0..1 on the "hot" map laid over it."""
+    grey = np.repeat(np.asarray(sample_rgb, np.float32).mean(axis=-1, keepdims=True), 3, axis=-1)
+    return np.clip((1 - alpha) * grey + alpha * colormap(heat, "hot"), 0.0, 1.0)
 
 
 def sample_image(x):

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 import numbacnn as nc
+from numbacnn import cli as nc_cli
+from numbacnn.models import inspect as model_inspect
 
 from . import images
 
@@ -32,7 +34,8 @@ MODEL_JSON = "JSON architecture (.json)"
 MODEL_H5 = "saved model (.h5)"
 MODELS = (*nc.applications.ARCHITECTURES, MODEL_JSON, MODEL_H5)
 OPTIMIZERS = {"adam": nc.optimizers.Adam, "sgd": nc.optimizers.SGD, "rmsprop": nc.optimizers.RMSprop,
-              "adagrad": nc.optimizers.Adagrad}
+              "adagrad": nc.optimizers.Adagrad, "adamw": nc.optimizers.AdamW, "nadam": nc.optimizers.Nadam,
+              "adamax": nc.optimizers.Adamax, "lion": nc.optimizers.Lion}
 PLOT_POINTS = 2000
 """Per-batch curves longer than this are thinned (every k-th point, and the last) in snapshots."""
 PUBLISH_INTERVAL = 0.25
@@ -40,9 +43,12 @@ PUBLISH_INTERVAL = 0.25
 NICENESS = 10
 """How much lower than the window's the training thread's CPU priority is (Linux), so that drawing wins."""
 
-FILTER_BOX = (270, 260)
-ACTIVATION_BOX = (190, 104)
-INPUT_BOX = (112, 112)
+FILTER_BOX = (420, 420)
+ACTIVATION_ROW = 150
+"""Height in pixels of one layer's feature maps in the feature-map column (its width is the UI's)."""
+INPUT_BOX = (140, 140)
+EXPLAIN_BOX = (300, 300)
+"""Size of the pictures of the Explain tab: the input, its saliency and Grad-CAM, the chosen map."""
 HISTOGRAM_BINS = 40
 PREDICT_CHUNK = 256
 
@@ -62,6 +68,10 @@ class Config:
     data_dir: str | None = None
     seed: int | None = 0
     delay: float = 0.0
+    snapshot_every: int = 0
+    """Keep the weights every this many batches (0: four times an epoch), and at every epoch's end."""
+    history_mb: int = 256
+    """Memory the kept weights may take; the oldest in-epoch snapshots thin out beyond it."""
 
 
 class Picture:
@@ -115,14 +125,34 @@ class Snapshot:
     weight_histogram: tuple = ()              # (bin centres, counts)
     grad_histogram: tuple = ()
     confusion: np.ndarray | None = None
-    confusion_epoch: int = 0
+    confusion_epoch: int = -1
+    graph: tuple = ()                         # inspect.model_graph: dicts of name, class, shapes, inbound
+    conv_layers: tuple = ()                   # names of the convolution layers
+    activation_ranges: dict = dataclasses.field(default_factory=dict)   # layer -> (min, max) colour scale
+    filter_range: dict = dataclasses.field(default_factory=dict)        # conv layer -> max |w|
+    selected: str = ""                        # the layer chosen in any view
+    history: tuple = ()                       # labels of the kept weight snapshots
+    history_steps: tuple = ()                 # batches trained at each snapshot
+    viewing: int = -1                         # the snapshot the views show, -1: the live weights
+    saliency: Picture | None = None           # |d output[c] / d input|, max over channels
+    grad_cam: Picture | None = None           # Grad-CAM heat over the input
+    grad_cam_layer: str = ""
+    explained_class: int = -1
+    cell_map: Picture | None = None           # the chosen conv layer's map (filter) to click on
+    cell_map_info: tuple = ()                 # (layer, filter, rows, cols, filters, lo, hi)
+    explanation: dict | None = None           # inspect.explain_conv_cell of the clicked cell
+    field_picture: Picture | None = None      # the layer's input channel with the receptive field
 
 
 def prepare_data(name, data_dir=None, limit=0):
     """``(x, y), (x_val, y_val), class names`` of a data set: float32 NHWC images in 0..1, int labels.
 
-    ``limit`` > 0 keeps the first ``limit`` training and the first ``limit`` test samples.
+    ``limit`` > 0 keeps the first ``limit`` training and the first ``limit`` test samples. A ``data_dir``
+    holding class subfolders of images (JPEG, PNG, BMP, GIF) is the data itself, whatever ``name`` says:
+    see :func:`prepare_folder`.
     """
+    if data_dir and nc_cli.is_image_folder(data_dir):
+        return prepare_folder(data_dir, limit)
     if name not in DATASETS:
         raise ValueError(f"Unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     module = getattr(nc.datasets, name)
@@ -136,6 +166,23 @@ def prepare_data(name, data_dir=None, limit=0):
 
     return ((images_of(x), y.reshape(-1).astype(np.int64)),
             (images_of(x_val), y_val.reshape(-1).astype(np.int64)), tuple(module.CLASS_NAMES))
+
+
+def prepare_folder(data_dir, limit=0):
+    """An image folder as :func:`prepare_data`'s arrays, read as the command line reads it
+    (``numbacnn.cli.load_image_folder``): the classes are the subfolders, the images keep the first
+    image's size and colour mode, and the last 20% of the files (in the order seed 0 shuffles them) are
+    the validation images. The debugger holds them in memory: ``limit`` > 0 keeps the first ``limit``
+    of each part."""
+    train, val, names, _ = nc_cli.load_image_folder(data_dir, validation_split=0.2, seed=0, batch_size=256,
+                                                    limit=limit or None, verbose=False)
+
+    def arrays(ds):
+        batches = [ds[i] for i in range(len(ds))]
+        x = np.concatenate([b[0] for b in batches]).astype(np.float32) / 255.0
+        return x, np.concatenate([b[1] for b in batches]).astype(np.int64)
+
+    return arrays(train), arrays(val), tuple(names)
 
 
 def _missing(name):
@@ -281,6 +328,30 @@ class Worker:
     def show_histograms(self, layer):
         self._send("histograms", layer)
 
+    def select_layer(self, name):
+        """Choose a layer in every view (filters, feature maps, histograms, Explain)."""
+        self._send("select", str(name))
+
+    def view_snapshot(self, index):
+        """Show kept weight snapshot ``index`` in every view (-1: the live weights)."""
+        self._send("view", int(index))
+
+    def resume_from_snapshot(self):
+        """Put the weights of the snapshot on view back and train on from there (later ones are dropped)."""
+        self._send("resume")
+
+    def explain_cell(self, layer, row, col, filt):
+        """Explain output (row, col, filt) of convolution ``layer`` for the chosen input."""
+        self._send("explain", (str(layer), int(row), int(col), int(filt)))
+
+    def set_view_width(self, pixels):
+        """Width in pixels the feature-map column has, so that its pictures fit it."""
+        self._send("view_width", int(pixels))
+
+    def set_details(self, on):
+        """Compute the Explain tab's pictures (saliency, Grad-CAM, the chosen cell) at every publish."""
+        self._send("details", bool(on))
+
     def save_weights(self, path):
         self._send("save", path)
 
@@ -324,7 +395,13 @@ class Worker:
         self._epoch_numbers, self._epoch_logs = [], {}
         self._weight_norms, self._grad_norms = {}, {}
         self._weights, self._grads = {}, {}
-        self._confusion, self._confusion_epoch = None, 0
+        self._confusion, self._confusion_epoch = None, -1
+        self._history = model_inspect.WeightHistory(int(self._config.history_mb) << 20)
+        self._viewing = -1
+        self._selected = ""
+        self._cell = None
+        self._view_width = 760
+        self._graph, self._conv_layers = (), ()
         self._softmax_output = True
         self._input_index = 0
         self._histogram_layer = ""
@@ -332,6 +409,8 @@ class Worker:
         self._step_times = []
         self._next_step_at = 0.0
         self._last_publish = 0.0
+
+    _details = False
 
     def _loop(self):
         if sys.platform.startswith("linux"):   # per-thread nice; Numba's pool, started from here, inherits it
@@ -378,6 +457,7 @@ class Worker:
             self._publish(status=f"{type(err).__name__}: {err}")
             return
         epoch_done = self._trainer.batch == 0
+        self._keep_snapshot(epoch_done)
         job = self._jobs[0]
         if job[0] == "steps":
             job[1] -= 1
@@ -389,6 +469,13 @@ class Worker:
         self._next_step_at = time.monotonic() + (self._delay if paced else 0.0)
         if not self._jobs or time.monotonic() - self._last_publish >= PUBLISH_INTERVAL:
             self._publish()
+
+    def _keep_snapshot(self, epoch_done):
+        every = self._config.snapshot_every or max(1, self._trainer.steps_per_epoch // 4)
+        if epoch_done or self._steps % every == 0:
+            snap = self._trainer.snapshot()
+            snap["steps"] = self._steps
+            self._history.add(snap, "epoch" if epoch_done else "batch")
 
     def _require_trainer(self):
         if self._trainer is None:
@@ -440,6 +527,13 @@ class Worker:
         self._grads = self._trainer.gradients()
         self._weighted_layers = tuple(dict.fromkeys(_layer_of(p) for p in self._grads))
         self._histogram_layer = self._weighted_layers[0] if self._weighted_layers else ""
+        self._graph = tuple(model_inspect.model_graph(model))
+        self._conv_layers = tuple(model_inspect.conv_layers(model))
+        self._selected = self._conv_layers[0] if self._conv_layers else model.layers[0].name
+        first = self._trainer.snapshot()
+        first["steps"] = 0
+        self._history.add(first, "epoch")
+        self._record_confusion(0)
         self._publish(status=f"Ready: {model.name} on {len(x)} {config.dataset} images "
                              f"({len(x_val)} for validation); press Step batch or Run", new_model=True)
 
@@ -507,6 +601,71 @@ class Worker:
         self._histogram_layer = layer
         self._publish()
 
+    def _do_select(self, name):
+        if self._model is None:
+            return
+        known = [layer.name for layer in self._model.layers]
+        if name not in known:
+            raise ValueError(f"No layer {name!r} in {self._model.name}; its layers are {known}")
+        self._selected = name
+        if name in self._weighted_layers:
+            self._histogram_layer = name
+        if self._cell is not None and self._cell[0] != name:
+            self._cell = None
+        self._publish()
+
+    def _do_view(self, index):
+        if not -1 <= index < len(self._history):
+            raise ValueError(f"No weight snapshot {index}: {len(self._history)} are kept")
+        self._viewing = index
+        self._publish(status="Showing the live weights" if index < 0 else
+                      f"Showing the weights at {self._history.labels()[index]}: Resume from here trains on "
+                      "from them")
+
+    def _do_resume(self, _):
+        if self._viewing < 0:
+            raise RuntimeError("Choose an earlier snapshot with the Rewind slider first")
+        self._jobs.clear()
+        snap = self._history[self._viewing]
+        if self._trainer.finished or self._trainer.epochs <= snap["epoch"]:
+            self._trainer = self._make_trainer(initial_epoch=snap["epoch"])
+        self._trainer.restore(snap)
+        steps = snap["steps"]
+        keep = sum(1 for s in self._batch_steps if s <= steps)
+        for values in (self._batch_steps, self._batch_loss, self._running_loss, self._running_accuracy):
+            del values[keep:]
+        for norms in (self._weight_norms, self._grad_norms):
+            for values in norms.values():
+                del values[keep:]
+        epochs = sum(1 for e in self._epoch_numbers if e <= snap["epoch"])
+        del self._epoch_numbers[epochs:]
+        for values in self._epoch_logs.values():
+            del values[epochs:]
+        self._steps = steps
+        self._prev_mean = 0.0
+        self._history.items = self._history.items[:self._viewing + 1]
+        self._viewing = -1
+        self._weights = self._trainer.weights()
+        self._publish(status=f"Resumed from {self._history.labels()[-1]}: press Step or Run to train on")
+
+    def _do_explain(self, request):
+        layer, row, col, filt = request
+        if layer not in self._conv_layers:
+            raise ValueError(f"{layer!r} is not a convolution layer; choose one of {list(self._conv_layers)}")
+        self._selected = layer
+        self._cell = request
+        self._publish()
+
+    def _do_view_width(self, pixels):
+        self._view_width = max(200, pixels)
+        if self._model is not None:
+            self._publish()
+
+    def _do_details(self, on):
+        self._details = on
+        if self._model is not None:
+            self._publish()
+
     def _do_misclassified(self, _):
         if self._model is None:
             raise RuntimeError("No model: press Reset first")
@@ -565,20 +724,47 @@ class Worker:
         for key in [*logs, *(k for k in self._epoch_logs if k not in logs)]:
             self._epoch_logs.setdefault(key, [math.nan] * (len(self._epoch_numbers) - 1))
             self._epoch_logs[key].append(float(logs.get(key, math.nan)))
+        self._record_confusion(trainer.epoch + 1)
+
+    def _record_confusion(self, epoch):
         _, _, x_val, y_val = self._data
         if len(x_val):
             k = len(self._class_names)
             predicted = self._model.predict(x_val, batch_size=PREDICT_CHUNK, verbose=0).argmax(-1)
             self._confusion = np.bincount(y_val * k + predicted, minlength=k * k).reshape(k, k)
-            self._confusion_epoch = trainer.epoch + 1
+            self._confusion_epoch = epoch
 
     # ----- publishing --------------------------------------------------------------------------
     def _pictures(self):
-        """Filters, the chosen input's activations and probabilities, and the histograms."""
-        out = {"filters": {}}
-        for path, w in self._weights.items():
-            if path.endswith("/kernel") and w.ndim == 4:
-                out["filters"][_layer_of(path)] = (w.shape, Picture(images.filter_grid(w, FILTER_BOX)))
+        """Filters, the chosen input's activations and probabilities, the histograms and the Explain tab,
+        for the live weights or for the snapshot on view (put on the model for the time it takes)."""
+        if self._viewing < 0:
+            return self._pictures_of(self._weights)
+        snap = self._history[self._viewing]
+        live = {w.path: w.numpy() for w in self._model.weights}
+        by_path = {w.path: w for w in self._model.weights}
+        try:
+            for path, value in snap["weights"].items():
+                by_path[path].assign(value)
+            return self._pictures_of(snap["weights"])
+        finally:
+            for path, value in live.items():
+                by_path[path].assign(value)
+
+    def _pictures_of(self, weights):
+        out = {"filters": {}, "filter_range": {}}
+        depthwise = {w.path for w in self._model.weights
+                     if isinstance(w.layer, (nc.layers.DepthwiseConv2D, nc.layers.SeparableConv2D))
+                     and w.name in ("kernel", "depthwise_kernel")}
+        for path, w in weights.items():
+            if path in depthwise and w.ndim == 4:
+                # (KH, KW, C, M): every (channel, multiplier) is a one-channel filter of its own
+                w = w.reshape(w.shape[:2] + (1, -1))
+            elif not (path.endswith("/kernel") and w.ndim == 4):
+                continue
+            layer = _layer_of(path)
+            out["filters"][layer] = (w.shape, Picture(images.filter_grid(w, FILTER_BOX)))
+            out["filter_range"][layer] = float(np.abs(w).max()) if w.size else 0.0
         _, _, x_val, y_val = self._data
         if len(x_val):
             i = self._input_index = min(max(0, self._input_index), len(x_val) - 1)
@@ -586,16 +772,67 @@ class Worker:
             out["input_index"], out["input_label"] = i, int(y_val[i])
             sample = images.sample_image(self._val_images[i])
             out["input_picture"] = Picture(images.fit(sample, INPUT_BOX), INPUT_BOX)
-            out["activations"] = tuple((name, str((None, *a.shape[1:])),
-                                        Picture(images.feature_grid(a[0], ACTIVATION_BOX), ACTIVATION_BOX))
-                                       for name, a in acts)
+            width = self._view_width
+            pictures, ranges = [], {}
+            for name, a in acts:
+                lo, hi = ranges[name] = images.layer_range(a[0])
+                box = (width, ACTIVATION_ROW if a.ndim > 2 else 48)
+                pictures.append((name, str((None, *a.shape[1:])),
+                                 Picture(images.feature_grid(a[0], box, scale_range=(lo, hi)), box)))
+            out["activations"], out["activation_ranges"] = tuple(pictures), ranges
             last = np.asarray(acts[-1][1][0], dtype=np.float64).reshape(-1)
             out["probabilities"] = last if self._softmax_output else _softmax(last)
+            if self._details:
+                out.update(self._explain_pictures(x_val[i], sample, dict(acts), int(np.argmax(last))))
         layer = self._histogram_layer
         if layer:
-            out["weight_histogram"] = _histogram(_values_of(layer, self._weights, self._grads))
+            out["weight_histogram"] = _histogram(_values_of(layer, weights, self._grads))
             out["grad_histogram"] = _histogram(_values_of(layer, self._grads, self._grads))
         out["histogram_layer"] = layer
+        return out
+
+    def _explain_pictures(self, x, sample, acts, predicted):
+        """Saliency and Grad-CAM of input ``x`` for its predicted class, the chosen conv layer's map and
+        the explained cell (numbacnn.models.inspect; the same numbers the layers compute)."""
+        out = {"explained_class": predicted}
+        model = self._model
+        grad = model_inspect.saliency(model, x, predicted)
+        if grad.ndim == 3:
+            magnitude = np.abs(grad).max(axis=-1)
+        else:
+            magnitude = np.abs(images.sample_image(grad)[..., 0])
+        top = float(magnitude.max())
+        heat = magnitude / top if top > 0 else magnitude
+        out["saliency"] = Picture(images.fit(images.colormap(heat, "hot"), EXPLAIN_BOX), EXPLAIN_BOX)
+        cam_layer = model_inspect.last_conv_layer(model)
+        if cam_layer is not None and sample.shape[:2] == tuple(model.input.shape[1:3]):
+            cam = model_inspect.grad_cam(model, x, cam_layer, predicted)
+            out["grad_cam"] = Picture(images.fit(images.heat_overlay(sample, cam["heatmap"]), EXPLAIN_BOX),
+                                      EXPLAIN_BOX)
+            out["grad_cam_layer"] = cam_layer
+        layer = self._selected if self._selected in self._conv_layers else (
+            self._conv_layers[0] if self._conv_layers else "")
+        if not layer or acts.get(layer) is None or acts[layer].ndim != 4:
+            return out
+        fmap = acts[layer][0]
+        cell = self._cell if self._cell is not None and self._cell[0] == layer else None
+        filt = cell[3] if cell is not None else 0
+        filt = min(filt, fmap.shape[-1] - 1)
+        lo, hi = images.layer_range(fmap[..., filt])
+        picture = images.feature_grid(fmap[..., filt:filt + 1], EXPLAIN_BOX, scale_range=(lo, hi))
+        out["cell_map"] = Picture(picture, EXPLAIN_BOX)
+        out["cell_map_info"] = (layer, filt, fmap.shape[0], fmap.shape[1], fmap.shape[2], lo, hi)
+        if cell is not None:
+            e = model_inspect.explain_conv_cell(model, x, layer, cell[1:])
+            out["explanation"] = e
+            if e["input_name"] == "input":
+                src = sample
+            else:
+                src_act = acts[e["input_name"]][0]
+                channel = int(np.argmax(np.abs(e["products"]).sum(axis=(0, 1))))
+                e["shown_channel"] = channel
+                src = images.colormap(images.normalize(src_act[..., channel]))
+            out["field_picture"] = Picture(images.fit(np.asarray(src, np.float32), EXPLAIN_BOX), EXPLAIN_BOX)
         return out
 
     def _publish(self, status=None, state=None, new_model=False):
@@ -621,6 +858,12 @@ class Worker:
             "grad_norms": {k: _thinned(v) for k, v in self._grad_norms.items()},
             "confusion": None if self._confusion is None else self._confusion.copy(),
             "confusion_epoch": self._confusion_epoch,
+            "graph": self._graph,
+            "conv_layers": self._conv_layers,
+            "selected": self._selected,
+            "history": tuple(self._history.labels()),
+            "history_steps": tuple(s["steps"] for _, s in self._history.items),
+            "viewing": self._viewing,
         }
         if trainer is not None:
             fields.update(epoch=trainer.epoch, epochs=trainer.epochs, batch=trainer.batch,

@@ -43,6 +43,8 @@ from . import (  # noqa: E402
     applications,
     backend,
     callbacks,
+    config,
+    constraints,
     datasets,
     initializers,
     layers,
@@ -50,12 +52,31 @@ from . import (  # noqa: E402
     metrics,
     models,
     optimizers,
+    preprocessing,
+    regularizers,
     saving,
     utils,
 )
+from ._names import missing_name  # noqa: E402
 from .backend import get_device, set_device  # noqa: E402
+from .initializers import Initializer  # noqa: E402
+from .layers import Input, InputLayer, KerasTensor, Layer  # noqa: E402
+from .losses import Loss  # noqa: E402
+from .metrics import Metric  # noqa: E402
+from .models import Model, Sequential  # noqa: E402
+from .optimizers import Optimizer  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "applications", "backend", "callbacks", "datasets", "get_device", "initializers",
-           "layers", "losses", "metrics", "models", "optimizers", "saving", "set_device", "utils"]
+
+def version():
+    """numbacnn's version (Keras's ``keras.version()``)."""
+    return __version__
+
+
+__all__ = ["Initializer", "Input", "InputLayer", "KerasTensor", "Layer", "Loss", "Metric", "Model",
+           "Optimizer", "Sequential", "activations", "applications", "backend", "callbacks", "config",
+           "constraints", "datasets", "get_device", "initializers", "layers", "losses", "metrics", "models",
+           "optimizers", "preprocessing", "regularizers", "saving", "set_device", "utils", "version"]
+
+__getattr__ = missing_name(__name__, lambda: globals())

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ._names import missing_name
 from .kernels import ops
 
 
@@ -66,6 +67,19 @@ class SoftmaxFunction:
 
     def __repr__(self):
         return f"<activation {self.name}>"
+
+
+class LogSoftmaxFunction(SoftmaxFunction):
+    """log(softmax(x)) along ``axis``; backward is g - softmax * sum(g)."""
+
+    def __init__(self, axis=-1, name="log_softmax"):
+        super().__init__(axis, name)
+
+    def forward(self, z):
+        return ops().log_softmax_forward(z, self.axis)
+
+    def backward(self, grad_a, z, a):
+        return ops().log_softmax_backward(grad_a, a, self.axis)
 
 
 def _pointwise(name, kind_name, params=()):
@@ -161,6 +175,11 @@ def mish(x):
     return _apply(_pointwise("mish", "ACT_MISH"), x)
 
 
+def log_softmax(x, axis=-1):
+    """x - log(sum(exp(x))) along ``axis`` (max-subtracted)."""
+    return _apply(LogSoftmaxFunction(axis), x)
+
+
 def linear(x):
     """The identity."""
     return np.asarray(x)
@@ -192,15 +211,17 @@ _KINDS = {
 _ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 _FUNCTIONS = {fn: fn.__name__ for fn in (relu, leaky_relu, relu6, sigmoid, tanh, elu, selu, softplus,
                                          softsign, silu, gelu, hard_sigmoid, hard_silu, exponential,
-                                         mish, linear, softmax)}
+                                         mish, linear, softmax, log_softmax)}
 
 
 def _by_name(name):
     name = _ALIASES.get(name, name)
     if name == "softmax":
         return SoftmaxFunction()
+    if name == "log_softmax":
+        return LogSoftmaxFunction()
     if name not in _KINDS:
-        known = sorted(set(_KINDS) | set(_ALIASES) | {"softmax"})
+        known = sorted(set(_KINDS) | set(_ALIASES) | {"softmax", "log_softmax"})
         raise ValueError(f"Unknown activation function {name!r}; known: {known}")
     kind_name, params = _KINDS[name]
     return _pointwise(name, kind_name, params)
@@ -214,7 +235,7 @@ def get(identifier):
         return _by_name(identifier)
     if isinstance(identifier, dict) and isinstance(identifier.get("config"), str):
         return _by_name(identifier["config"])
-    if isinstance(identifier, (ActivationFunction, SoftmaxFunction)):
+    if isinstance(identifier, (ActivationFunction, SoftmaxFunction)):  # LogSoftmaxFunction too
         return identifier
     if callable(identifier) and getattr(identifier, "__hash__", None) and identifier in _FUNCTIONS:
         return _by_name(_FUNCTIONS[identifier])
@@ -233,3 +254,6 @@ def fused_form(activation):
 def serialize(activation):
     """The activation's name, as Keras writes it in a layer's get_config."""
     return get(activation).name
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

@@ -52,6 +52,33 @@ def seed(value):
     _RNG = np.random.default_rng(value)
 
 
+_NAME_COUNTERS = {}
+
+
+def unique_model_name(base):
+    """``functional``, ``functional_1``, ... : Keras's default model names, counted per process."""
+    count = _NAME_COUNTERS.get(base, 0)
+    _NAME_COUNTERS[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def clear_session():
+    """Keras's ``clear_session``: forget the default names given so far (the next model is again
+    "functional" / "sequential"). Layer names are counted per model in numbacnn, so they need no reset."""
+    _NAME_COUNTERS.clear()
+
+
+def image_data_format():
+    """numbacnn computes channels-last (NHWC), as Keras's default."""
+    return "channels_last"
+
+
+def set_image_data_format(value):
+    if value != "channels_last":
+        raise ValueError(f"numbacnn computes channels-last (NHWC) only; received {value!r}: "
+                         "transpose the data to channels-last instead")
+
+
 def get_device():
     """The device models compute on: 'cpu' or 'cuda'."""
     return _DEVICE

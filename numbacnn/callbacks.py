@@ -13,10 +13,12 @@ import csv
 import inspect
 import math
 import os
+import time
 import warnings
 
 import numpy as np
 
+from ._names import missing_name
 from .utils.progbar import Progbar
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "LambdaCallback",
     "TerminateOnNaN",
     "ModelCheckpoint",
+    "TensorBoard",
 ]
 
 
@@ -651,8 +654,8 @@ class ModelCheckpoint(Callback):
     Args:
         filepath: where to save; may hold ``str.format`` fields filled with ``epoch`` (1-based, as Keras
             names files), ``batch`` (1-based, with an integer ``save_freq``) and the logs, e.g.
-            ``"ckpt-{epoch:02d}-{val_loss:.2f}.weights.h5"``. Whole models need a name ending in ``.h5``;
-            weights ``.weights.h5`` (Keras 3 layout) or ``.h5`` / ``.hdf5`` (Keras 2 layout).
+            ``"ckpt-{epoch:02d}-{val_loss:.2f}.weights.h5"``. Whole models need a name ending in ``.keras`` or
+            ``.h5``; weights ``.weights.h5`` (Keras 3 layout) or ``.h5`` / ``.hdf5`` (Keras 2 layout).
         monitor: the logged quantity that decides what "best" is (``save_best_only``).
         verbose: 1 prints a message at each save (and each non-improvement).
         save_best_only: save only when ``monitor`` improves on the best value so far.
@@ -682,10 +685,9 @@ class ModelCheckpoint(Callback):
                 raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath "
                                  "provided must end in `.weights.h5` (Keras 3 layout) or `.h5` (Keras 2 "
                                  f"layout). Received: filepath={self.filepath}")
-        elif not self.filepath.endswith((".h5", ".hdf5")):
-            raise ValueError("The filepath provided must end in `.h5` (numbacnn saves whole models in "
-                             "Keras's HDF5 format; .keras is not supported). Received: "
-                             f"filepath={self.filepath}")
+        elif not self.filepath.endswith((".keras", ".h5", ".hdf5")):
+            raise ValueError("The filepath provided must end in `.keras` (Keras 3's format) or `.h5` "
+                             f"(Keras 2's HDF5 format). Received: filepath={self.filepath}")
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"ModelCheckpoint mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
             mode = "auto"
@@ -766,3 +768,218 @@ class ModelCheckpoint(Callback):
             self.model.save_weights(filepath, overwrite=True)
         else:
             self.model.save(filepath, overwrite=True)
+
+
+class TensorBoard(Callback):
+    """Write logs that TensorBoard shows (``tensorboard --logdir logs``), as Keras's ``TensorBoard``.
+
+    Args:
+        log_dir: the run's folder; the training logs go to ``log_dir/train``, the validation logs to
+            ``log_dir/validation`` (one ``events.out.tfevents.*`` file each, per run).
+        histogram_freq: every that many epochs (0: never), a histogram of every weight, tagged
+            ``<weight path>/histogram`` ("conv2d/kernel/histogram").
+        write_graph: accepted for Keras's signature; numbacnn has no TensorFlow graph to write.
+        write_images: with histograms, every weight as an image ``<weight path>/image``: a convolution's
+            filters side by side (one tile per filter; colour when it reads 3 channels), a dense kernel or
+            a bias as a grey strip; each image scaled from its weights' minimum (black) to maximum (white).
+        write_steps_per_second: also log ``epoch_steps_per_second`` and ``batch_steps_per_second``.
+        update_freq: "epoch" (scalars ``epoch_loss``, ``epoch_accuracy``, ``epoch_learning_rate`` per
+            epoch, step = epoch), "batch" or an integer N (also ``batch_loss``... every N training batches,
+            step = batches so far). After each validation, ``evaluation_<metric>_vs_iterations`` with the
+            optimizer's iteration count as step, in the validation log.
+
+    The event files are written by TensorBoard's own writer (``tensorboard.summary.writer``) and its
+    protocol buffers, so ``pip install tensorboard`` (or ``numbacnn[tensorboard]``) is needed.
+    ``profile_batch``, ``embeddings_freq`` and ``embeddings_metadata`` need TensorFlow's profiler and
+    checkpoints; numbacnn accepts their off values (0, 0, None) only.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None):
+        super().__init__()
+        if profile_batch or embeddings_freq or embeddings_metadata is not None:
+            raise ValueError("TensorBoard: profile_batch, embeddings_freq and embeddings_metadata need "
+                             "TensorFlow's profiler and checkpoints; numbacnn writes scalars, histograms and "
+                             "images (leave them at 0, 0 and None)")
+        if update_freq != "epoch" and update_freq != "batch" and (
+                isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq <= 0):
+            raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive integer, "
+                             f"received {update_freq!r}")
+        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) or histogram_freq < 0:
+            raise ValueError(f"TensorBoard: histogram_freq must be an integer >= 0, received "
+                             f"{histogram_freq!r}")
+        _tensorboard_modules()  # the missing-package message now, not at the first epoch
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self.write_images = write_images
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self._writers = {}
+        self._global_train_batch = 0
+        self._epoch_start = None
+        self._epoch_first_batch = 0
+        self._batch_start = None
+
+    # ----- writers --------------------------------------------------------------------------------
+    def _writer(self, which):
+        if which not in self._writers:
+            writer_cls, _, _ = _tensorboard_modules()
+            self._writers[which] = writer_cls(os.path.join(self.log_dir, which))
+        return self._writers[which]
+
+    def _write(self, which, step, values):
+        """One event holding ``values``: summary_pb2.Summary.Value objects."""
+        _, summary_pb2, event_pb2 = _tensorboard_modules()
+        event = event_pb2.Event(wall_time=time.time(), step=int(step),
+                                summary=summary_pb2.Summary(value=list(values)))
+        self._writer(which).add_event(event)
+
+    def _scalars(self, which, step, logs, prefix, suffix=""):
+        _, summary_pb2, _ = _tensorboard_modules()
+        values = []
+        for name, value in logs.items():
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                continue
+            values.append(summary_pb2.Summary.Value(tag=f"{prefix}{name}{suffix}", simple_value=value))
+        if values:
+            self._write(which, step, values)
+
+    def _close(self):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+    # ----- hooks ----------------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._global_train_batch = 0
+
+    def on_train_end(self, logs=None):
+        self._close()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._epoch_first_batch = self._global_train_batch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._global_train_batch += 1
+        self._batch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq == "epoch" or self._global_train_batch % self.update_freq:
+            return
+        logs = dict(logs or {})
+        if self.write_steps_per_second and self._batch_start is not None:
+            logs = {"steps_per_second": 1.0 / max(time.perf_counter() - self._batch_start, 1e-9), **logs}
+        self._scalars("train", self._global_train_batch, logs, "batch_")
+
+    def on_test_end(self, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        if logs and optimizer is not None and hasattr(optimizer, "iterations"):
+            self._scalars("validation", int(optimizer.iterations), logs, "evaluation_", "_vs_iterations")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and hasattr(optimizer, "learning_rate"):
+            train["learning_rate"] = float(optimizer.learning_rate)
+        if self.write_steps_per_second and self._epoch_start is not None:
+            steps = self._global_train_batch - self._epoch_first_batch
+            train["steps_per_second"] = steps / max(time.perf_counter() - self._epoch_start, 1e-9)
+        self._scalars("train", epoch, train, "epoch_")
+        if val:
+            self._scalars("validation", epoch, val, "epoch_")
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._log_weights(epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    # ----- weights --------------------------------------------------------------------------------
+    def _log_weights(self, epoch):
+        _, summary_pb2, _ = _tensorboard_modules()
+        values = []
+        for weight in self.model.weights:
+            w = np.asarray(weight.numpy(), dtype=np.float64)
+            name = weight.path.replace(":", "_")
+            histo = _histogram(summary_pb2, w)
+            values.append(summary_pb2.Summary.Value(tag=f"{name}/histogram", histo=histo))
+            if self.write_images:
+                image = _weight_image(w)
+                if image is not None:
+                    values.append(summary_pb2.Summary.Value(tag=f"{name}/image",
+                                                            image=_png_summary(summary_pb2, image)))
+        if values:
+            self._write("train", epoch, values)
+
+
+def _tensorboard_modules():
+    """(EventFileWriter, summary_pb2, event_pb2) from the ``tensorboard`` package, or an ImportError that
+    says how to install it."""
+    try:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    except ImportError as err:
+        raise ImportError("the TensorBoard callback writes its event files with the tensorboard package: "
+                          'pip install tensorboard (or pip install "numbacnn[tensorboard]")') from err
+    return EventFileWriter, summary_pb2, event_pb2
+
+
+def _histogram(summary_pb2, w, bins=30):
+    """A HistogramProto of ``w``: ``bins`` equal buckets between its minimum and maximum."""
+    flat = w.ravel()
+    if flat.size == 0:
+        return summary_pb2.HistogramProto()
+    lo, hi = float(flat.min()), float(flat.max())
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(flat, bins=bins, range=(lo, hi))
+    return summary_pb2.HistogramProto(min=float(flat.min()), max=float(flat.max()), num=float(flat.size),
+                                      sum=float(flat.sum()), sum_squares=float(np.dot(flat, flat)),
+                                      bucket_limit=[float(e) for e in edges[1:]],
+                                      bucket=[float(c) for c in counts])
+
+
+def _weight_image(w):
+    """A weight as a picture, uint8 (H, W, 1 or 3), or None when it is not a picture: a conv kernel
+    (kh, kw, in, out) -> its ``out`` filters side by side with a 1-pixel gap (in = 3: RGB, otherwise the
+    first input channel); a matrix or vector -> a grey strip. Scaled from min (0) to max (255)."""
+    w = np.squeeze(w)
+    if w.ndim == 1:
+        img = w[None, :, None]
+    elif w.ndim == 2:
+        img = (w.T if w.shape[0] > w.shape[1] else w)[:, :, None]
+    elif w.ndim in (3, 4):
+        if w.ndim == 3:                      # (kh, kw, out): one input channel squeezed away
+            w = w[:, :, None, :]
+        kh, kw, cin, cout = w.shape
+        chans = 3 if cin == 3 else 1
+        img = np.full((kh, cout * (kw + 1) - 1, chans), np.nan)
+        for f in range(cout):
+            img[:, f * (kw + 1):f * (kw + 1) + kw] = w[:, :, :chans, f]
+    else:
+        return None
+    finite = img[np.isfinite(img)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    scaled = np.where(np.isfinite(img), (img - lo) / (hi - lo if hi > lo else 1.0) * 255.0, 0.0)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _png_summary(summary_pb2, image):
+    """Summary.Image of uint8 (H, W, C), PNG-encoded by Pillow."""
+    import io
+
+    from .utils.image_utils import pil
+
+    Image = pil()
+    buf = io.BytesIO()
+    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buf, format="PNG")
+    return summary_pb2.Summary.Image(height=image.shape[0], width=image.shape[1], colorspace=image.shape[2],
+                                     encoded_image_string=buf.getvalue())
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

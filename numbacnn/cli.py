@@ -13,11 +13,11 @@ what a data set error says about where to put the files); ``--debug`` shows the 
 
 import argparse
 import inspect
+import json
 import math
-import struct
+import os
 import sys
 import traceback
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from . import applications, backend, datasets, models, utils
 from . import optimizers as optimizers_module
 from .models import interrupt
 from .models.trainer import split_validation
-from .utils import plotting
+from .utils import image_dataset, image_utils, plotting
 
 DATASETS = {"fashion_mnist": datasets.fashion_mnist, "mnist": datasets.mnist, "cifar10": datasets.cifar10}
 """The data sets the command line knows, by name."""
@@ -34,7 +34,7 @@ DATASETS = {"fashion_mnist": datasets.fashion_mnist, "mnist": datasets.mnist, "c
 IMAGE_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 """Each data set's image shape as models see it (a channel axis added to the 28x28 sets)."""
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
+OPTIMIZERS = ("sgd", "adam", "adamw", "nadam", "adamax", "lion", "rmsprop", "adagrad")
 
 
 class UsageError(ValueError):
@@ -93,6 +93,129 @@ def loss_for_labels(y):
 
 def _shape(shape):
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+# ----- image folders -------------------------------------------------------------------------------------
+def is_image_folder(path):
+    """Whether ``path`` holds class subfolders of images (JPEG, PNG, BMP, GIF), as
+    ``image_dataset_from_directory`` reads them, rather than a data set's files."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    for sub in sorted(path.iterdir()):
+        if sub.is_dir() and not sub.name.startswith("."):
+            for _, _, files in os.walk(sub):
+                if any(f.lower().endswith(image_dataset.ALLOWLIST_FORMATS) for f in files):
+                    return True
+    return False
+
+
+class ScaledBatches(utils.PyDataset):
+    """The batches of ``dataset`` (an :class:`~numbacnn.utils.image_dataset.ImageDataset`) with the pixels
+    times ``scale`` (1/255: [0, 1], as the command line feeds the built-in data sets), shaped for the
+    model's ``input_shape``."""
+
+    def __init__(self, dataset, scale, input_shape):
+        super().__init__(workers=dataset.workers, use_multiprocessing=dataset.use_multiprocessing,
+                         max_queue_size=dataset.max_queue_size)
+        self.dataset, self.scale, self.input_shape = dataset, np.float32(scale), tuple(input_shape)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        x, y = self.dataset[index]
+        return fit_to_input(x * self.scale, self.input_shape, "the folder's images"), y
+
+    def on_epoch_end(self):
+        self.dataset.on_epoch_end()
+
+
+def first_image(directory):
+    """``((height, width), color_mode)`` of the first image of an image folder (in Keras's file order), read
+    from its header: "grayscale" for a gray image, else "rgb"."""
+    paths, _, _ = image_dataset.index_directory(str(directory), "inferred", shuffle=False, verbose=False)
+    if not paths:
+        raise ValueError(f"no images (JPEG, PNG, BMP, GIF) in the class subfolders of {directory}")
+    with image_utils.pil().open(paths[0]) as img:
+        width, height = img.size
+        gray = img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+    return (height, width), "grayscale" if gray else "rgb"
+
+
+def first_image_size(directory):
+    """(height, width) of the first image of an image folder."""
+    return first_image(directory)[0]
+
+
+def load_image_folder(directory, image_size=None, color_mode=None, validation_split=0.0, seed=None,
+                      batch_size=32, limit=None, workers=1, verbose=True):
+    """``(train, validation or None, class_names, image_size)`` of an image folder, as the command line
+    trains on it: ``image_dataset_from_directory`` with a seeded shuffle (``seed``, default 0) and the
+    last ``validation_split`` of the files kept for validation; ``image_size`` (height, width) and
+    ``color_mode`` default to the first image's; ``limit`` keeps the first N files of each part. Images
+    stay 0..255 here."""
+    if image_size is None or color_mode is None:
+        first_size, first_mode = first_image(directory)
+        image_size, color_mode = image_size or first_size, color_mode or first_mode
+    seed = 0 if seed is None else seed
+    kwargs = dict(image_size=tuple(image_size), color_mode=color_mode, batch_size=batch_size, seed=seed,
+                  verbose=verbose, workers=workers)
+    if validation_split:
+        train, val = utils.image_dataset_from_directory(str(directory), validation_split=validation_split,
+                                                        subset="both", **kwargs)
+    else:
+        train, val = utils.image_dataset_from_directory(str(directory), **kwargs), None
+    if limit is not None:
+        train = train.head(limit)
+        val = None if val is None else val.head(limit)
+    return train, val, list(train.class_names), tuple(image_size)
+
+
+def image_statistics(x):
+    """``{"mean", "border_mean"}`` of images in [0, 1] (N, H, W, C): the pixels' mean and the mean of the
+    one-pixel frame (the background: dark for MNIST-like data, light for photos of things on paper)."""
+    x = np.asarray(x, np.float64)
+    if x.ndim == 3:
+        x = x[..., None]
+    frame = np.concatenate([x[:, 0].reshape(len(x), -1), x[:, -1].reshape(len(x), -1),
+                            x[:, :, 0].reshape(len(x), -1), x[:, :, -1].reshape(len(x), -1)], axis=1)
+    return {"mean": float(x.mean()), "border_mean": float(frame.mean())}
+
+
+# ----- what train --save writes beside the weights -------------------------------------------------------
+def sidecar_path(weights):
+    """Where ``train --save W.h5`` writes what ``evaluate`` and ``predict`` need besides the weights:
+    ``W.h5.json``."""
+    return Path(str(weights) + ".json")
+
+
+def write_sidecar(weights, model, class_names_, source, image_size, color_mode, stats):
+    """Write :func:`sidecar_path`: the architecture (``model.to_json()``), the class names, the input
+    (size, colour mode, scale 1/255) and the training images' statistics (for predict's warnings)."""
+    info = {"format": "numbacnn train --save, version 1", "architecture": json.loads(model.to_json()),
+            "class_names": list(class_names_), "source": source,
+            "input": {"image_size": list(image_size), "color_mode": color_mode, "scale": 1 / 255},
+            "training_images": stats}
+    path = sidecar_path(weights)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(info, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def read_sidecar(weights):
+    """The dict of :func:`write_sidecar` beside ``weights``, or None when there is none."""
+    path = sidecar_path(weights)
+    if not path.is_file():
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not the file train --save writes ({err})") from err
+    if not isinstance(info, dict) or "architecture" not in info:
+        raise ValueError(f"{path}: not the file train --save writes (no architecture)")
+    return info
 
 
 # ----- models --------------------------------------------------------------------------------------------
@@ -159,132 +282,45 @@ def select_device(name):
 
 
 # ----- inputs for predict --------------------------------------------------------------------------------
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # colour type -> channels after palette expansion
-_DEFLATE_MAX_RATIO = 1100  # deflate expands a byte into at most 1032
+def read_image(path):
+    """Any image Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, ...) as uint8 (H, W, C), C being the file's
+    own: 1 (gray), 2 (gray + alpha), 3 (RGB; palette and other colour modes too) or 4 (RGBA). 16-bit gray
+    is scaled to 8 bits. Images over ``numbacnn.utils.image_utils.MAX_IMAGE_PIXELS`` pixels, decompression
+    bombs and unreadable files raise a ValueError naming the file, before anything large is decoded."""
+    img = image_utils.open_image(path)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return image_utils.read_image_array(path, "grayscale")
+    if img.mode == "1":
+        img = img.convert("L")
+    elif img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode == "PA":
+        img = img.convert("RGBA")
+    elif img.mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGB")
+    a = np.asarray(img)
+    return a[:, :, None] if a.ndim == 2 else a
 
 
-def _paeth(a, b, c):
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    if pa <= pb and pa <= pc:
-        return a
-    return b if pb <= pc else c
+read_png = read_image
+"""The former name of :func:`read_image` (which read PNG files only)."""
 
 
-def _unfilter(rows, bpp):
-    """Undo the per-row PNG filters of ``rows`` (H, 1 + stride) uint8 -> (H, stride) uint8."""
-    height, stride = rows.shape[0], rows.shape[1] - 1
-    out = np.zeros((height, stride), np.uint8)
-    prev = np.zeros(stride, np.int64)
-    for r in range(height):
-        kind, line = rows[r, 0], rows[r, 1:].astype(np.int64)
-        if kind == 0:
-            cur = line
-        elif kind == 1:
-            cur = np.cumsum(line.reshape(-1, bpp), axis=0).reshape(-1) % 256
-        elif kind == 2:
-            cur = (line + prev) % 256
-        elif kind in (3, 4):
-            cur, up = line.tolist(), prev.tolist()
-            for i in range(stride):
-                left = cur[i - bpp] if i >= bpp else 0
-                if kind == 3:
-                    cur[i] = (cur[i] + (left + up[i]) // 2) % 256
-                else:
-                    corner = up[i - bpp] if i >= bpp else 0
-                    cur[i] = (cur[i] + _paeth(left, up[i], corner)) % 256
-            cur = np.array(cur, np.int64)
-        else:
-            raise ValueError(f"unknown PNG filter type {kind} in row {r}")
-        out[r] = cur
-        prev = cur
-    return out
+def resize_image(image, height, width, interpolation=None):
+    """Float image (H, W, C) resized to (height, width, C) by ``tf.image.resize``'s rules
+    (:mod:`numbacnn.utils.image_utils`); by default area averaging when shrinking, bilinear when enlarging
+    (pixel centres aligned, as PIL and OpenCV do)."""
+    if interpolation is None:
+        shrinking = height <= image.shape[0] and width <= image.shape[1]
+        interpolation = "area" if shrinking else "bilinear"
+    out = image_utils.resize_image(image, (height, width), interpolation)
+    return out.astype(image.dtype) if np.issubdtype(image.dtype, np.floating) else out
 
 
-def read_png(path):
-    """An 8-bit, non-interlaced PNG (grayscale, RGB, palette, with or without alpha) as uint8 (H, W, C).
-
-    C is 1 (gray), 2 (gray + alpha), 3 (RGB, also palette images) or 4 (RGBA). Anything else raises a
-    ValueError naming the file.
-    """
-    data = Path(path).read_bytes()
-    if data[:8] != _PNG_SIGNATURE:
-        raise ValueError(f"{path}: not a PNG file")
-    pos, header, palette, idat = 8, None, None, []
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if len(body) != length:
-            raise ValueError(f"{path}: truncated PNG chunk {kind.decode('latin-1')!r}")
-        pos += 12 + length
-        if kind == b"IHDR":
-            if length != 13:
-                raise ValueError(f"{path}: damaged PNG (its IHDR chunk has {length} bytes, not 13)")
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"PLTE":
-            palette = np.frombuffer(body, np.uint8).reshape(-1, 3)
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"IEND":
-            break
-    if header is None or not idat:
-        raise ValueError(f"{path}: damaged PNG (no IHDR or no image data)")
-    width, height, depth, color, _, _, interlace = header
-    if depth != 8 or color not in _PNG_CHANNELS or interlace:
-        raise ValueError(f"{path}: only 8-bit non-interlaced PNGs can be read (this one has bit depth "
-                         f"{depth}, colour type {color}, interlace {interlace}); save it as an 8-bit "
-                         "grayscale or RGB PNG")
-    if width == 0 or height == 0:
-        raise ValueError(f"{path}: damaged PNG (it declares {width}x{height} pixels)")
-    bpp = 1 if color == 3 else _PNG_CHANNELS[color]
-    data = b"".join(idat)
-    expected = height * (1 + width * bpp)
-    if expected > _DEFLATE_MAX_RATIO * len(data):  # checked before anything is inflated
-        raise ValueError(f"{path}: PNG declares {width}x{height} pixels, more than its {len(data)} bytes of "
-                         "data can hold; the file is damaged or crafted")
-    try:
-        inflate = zlib.decompressobj()
-        raw = inflate.decompress(data, expected + 1)  # never more than the header declares
-    except zlib.error as err:
-        raise ValueError(f"{path}: damaged PNG data ({err})") from err
-    if len(raw) != expected:
-        raise ValueError(f"{path}: PNG data has {len(raw)} bytes, expected {height * (1 + width * bpp)}")
-    pixels = _unfilter(np.frombuffer(raw, np.uint8).reshape(height, 1 + width * bpp), bpp)
-    if color == 3:
-        if palette is None or pixels.max() >= len(palette):
-            raise ValueError(f"{path}: palette PNG without a (large enough) PLTE chunk")
-        return palette[pixels]
-    return pixels.reshape(height, width, bpp)
-
-
-def _resize_matrix(n_out, n_in):
-    """(n_out, n_in) weights along one axis: area averaging when shrinking, linear interpolation otherwise."""
-    if n_out <= n_in:
-        scale = n_in / n_out
-        edges = np.arange(n_out + 1) * scale
-        j = np.arange(n_in)[None, :]
-        overlap = np.minimum(edges[1:, None], j + 1) - np.maximum(edges[:-1, None], j)
-        return np.clip(overlap, 0, None) / scale
-    centre = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-    lo = np.floor(centre).astype(np.int64)
-    hi = np.minimum(lo + 1, n_in - 1)
-    m = np.zeros((n_out, n_in))
-    np.add.at(m, (np.arange(n_out), lo), 1 - (centre - lo))
-    np.add.at(m, (np.arange(n_out), hi), centre - lo)
-    return m
-
-
-def resize_image(image, height, width):
-    """Float image (H, W, C) resized to (height, width, C): area average when shrinking, bilinear when
-    enlarging (pixel centres aligned, as PIL and OpenCV do)."""
-    rows, cols = _resize_matrix(height, image.shape[0]), _resize_matrix(width, image.shape[1])
-    return np.einsum("hH,HWc,wW->hwc", rows, image, cols).astype(image.dtype)
-
-
-def image_to_input(image, input_shape, name="the image"):
+def image_to_input(image, input_shape, name="the image", interpolation=None):
     """uint8 image (H, W, C) -> float32 sample of the model's input shape (None, ...): alpha dropped,
-    gray/RGB converted (ITU-R 601 luma), resized; a flat input takes the image when the sizes agree."""
+    gray/RGB converted (ITU-R 601 luma), resized (``interpolation``: see :func:`resize_image`); a flat
+    input takes the image when the sizes agree."""
     if image.shape[2] in (2, 4):
         image = image[..., :-1]
     image = image.astype(np.float32) / 255.0
@@ -296,7 +332,7 @@ def image_to_input(image, input_shape, name="the image"):
         elif target[2] == 3 and image.shape[2] == 1:
             image = np.repeat(image, 3, axis=2)
         if image.shape[:2] != target[:2]:
-            image = resize_image(image, *target[:2])
+            image = resize_image(image, *target[:2], interpolation=interpolation)
         return image
     if len(target) == 1:
         for candidate in (image, image @ luma if image.shape[2] == 3 else image):
@@ -323,22 +359,58 @@ def array_to_input(array, input_shape, name="the array"):
                      f"{_shape(input_shape)} (one sample or a batch of them)")
 
 
-def load_inputs(paths, input_shape):
-    """``(x, labels)``: the PNG files or the one ``.npy`` array ``paths`` as a batch for the model, and a
-    label per sample (the file name; ``name[i]`` for the rows of an array)."""
+def load_inputs(paths, input_shape, interpolation=None):
+    """``(x, labels)``: the image files (any format Pillow reads) or the one ``.npy`` array ``paths`` as a
+    batch for the model, and a label per sample (the file name; ``name[i]`` for the rows of an array)."""
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"input file not found: {p}")
     if any(p.suffix.lower() == ".npy" for p in paths):
         if len(paths) != 1:
-            raise ValueError("give either one .npy array or PNG files, not several arrays or a mix")
+            raise ValueError("give either one .npy array or image files, not several arrays or a mix")
         array = np.load(paths[0], allow_pickle=False)
         x = array_to_input(array, input_shape, str(paths[0]))
         labels = [f"{paths[0]}[{i}]" for i in range(len(x))] if len(x) > 1 else [str(paths[0])]
         return x, labels
-    x = np.stack([image_to_input(read_png(p), input_shape, str(p)) for p in paths])
+    x = np.stack([image_to_input(read_image(p), input_shape, str(p), interpolation) for p in paths])
     return x.reshape((len(paths),) + tuple(input_shape[1:])), [str(p) for p in paths]
+
+
+TRAINING_BACKGROUNDS = {"fashion_mnist": 0.0, "mnist": 0.0}
+"""The built-in data sets' mean border pixel in [0, 1] (things drawn light on a dark background), for
+predict's polarity note when the weights have no ``train --save`` file beside them; CIFAR-10's photos
+have no one background."""
+
+
+def input_notes(paths, x, image_size, background):
+    """Notes for predict (lines for stderr) on images unlike the training images: a background of the
+    other polarity (``background``: the training images' mean border pixel, or None), or a size or aspect
+    ratio far from ``image_size`` (height, width) of the training images."""
+    notes = []
+    if x.ndim != 4:
+        return notes
+    height, width = image_size
+    for path, sample in zip(paths, x):
+        border = image_statistics(sample[None])["border_mean"]
+        if background is not None and abs(border - background) > 0.5:
+            mine, theirs = ("light", "dark") if border > background else ("dark", "light")
+            notes.append(f"note: {path}: its background is {mine} (mean border {border:.2f}) where the "
+                         f"training images' is {theirs} ({background:.2f}); the model has not seen such "
+                         "images: invert it first (255 - pixels) if the object is dark on light")
+        try:
+            with image_utils.pil().open(path) as img:
+                w, h = img.size
+        except (OSError, ValueError):
+            continue
+        ratio = max(h / height, height / h, w / width, width / w)
+        if ratio > 4:
+            notes.append(f"note: {path}: {w}x{h} pixels, resized to {width}x{height} as the training images "
+                         "were; much detail is lost or invented")
+        if abs(math.log((w / h) / (width / height))) > math.log(1.5):
+            notes.append(f"note: {path}: its aspect ratio ({w}x{h}) is far from the training images' "
+                         f"({width}x{height}); it is stretched to fit")
+    return notes
 
 
 def as_probabilities(y):
@@ -357,17 +429,33 @@ def top_k(probabilities, names, k=3):
 
 
 # ----- subcommands ---------------------------------------------------------------------------------------
-def _model_for(args, dataset=None):
-    """build_model for ``--model`` (a named one sized for ``dataset``); bad values raise UsageError."""
-    shape = IMAGE_SHAPES[dataset] if dataset else None
-    num_classes = len(DATASETS[dataset].CLASS_NAMES) if dataset else None
+def _model_for(args, dataset=None, shape=None, num_classes=None, what=None):
+    """build_model for ``--model`` (a named one sized for ``dataset``, or for ``shape`` and ``num_classes``
+    of an image folder ``what``); bad values raise UsageError."""
+    if dataset:
+        shape, num_classes, what = IMAGE_SHAPES[dataset], len(DATASETS[dataset].CLASS_NAMES), dataset
     try:
         return build_model(args.model, shape, num_classes)
     except (ValueError, OSError) as err:
         if shape and args.model in applications.ARCHITECTURES:
-            what = f"model {args.model} does not fit the {dataset} images {_shape(shape)}"
+            what = f"model {args.model} does not fit the {what} images {_shape(shape)}"
             raise UsageError(f"{what}: {err}") from err
         raise UsageError(str(err)) from err
+
+
+def _saved_model(args, dataset=None, shape=None, num_classes=None, what=None):
+    """The model of ``evaluate`` / ``predict``: ``--model`` when given, else the architecture that
+    ``train --save`` wrote beside ``--weights``, else fashion_cnn (train's default); and that file's dict
+    (or None)."""
+    try:
+        info = read_sidecar(args.weights)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if args.model is None and info is not None:
+        return models.model_from_json(json.dumps(info["architecture"])), info
+    if args.model is None:
+        args.model = "fashion_cnn"
+    return _model_for(args, dataset, shape, num_classes, what), info
 
 
 def _load_weights(model, path):
@@ -396,6 +484,48 @@ def _report_test(model, x_test, y_test, batch_size):
     return loss, acc
 
 
+def _folder_batches(args, image_size, color_mode, validation_split=0.0, shuffle=True):
+    """The image folder ``--data-dir`` as (train, validation or None, class names, image size); errors
+    name the folder (UsageError)."""
+    try:
+        if not shuffle:
+            ds = utils.image_dataset_from_directory(args.data_dir, image_size=image_size,
+                                                    color_mode=color_mode, batch_size=args.batch_size,
+                                                    shuffle=False, verbose=False, workers=args.workers)
+            ds = ds if args.limit is None else ds.head(args.limit)
+            return ds, None, list(ds.class_names), tuple(image_size)
+        return load_image_folder(args.data_dir, image_size, color_mode, validation_split, args.seed,
+                                 args.batch_size, args.limit, args.workers, verbose=bool(args.verbose))
+    except ValueError as err:
+        raise UsageError(f"--data-dir {args.data_dir}: {err}") from err
+
+
+def _train_on_folder(args):
+    """train on an image folder: (model, history, class names, image size, colour mode, image stats, and
+    None or where a Ctrl-C stopped it)."""
+    train, val, names, size = _folder_batches(args, args.image_size, args.color_mode, args.validation_split)
+    color_mode = train.color_mode
+    model = _model_for(args, shape=size + (train.num_channels,), num_classes=len(names),
+                       what=f"{args.data_dir} (resized to {size[0]}x{size[1]})")
+    shape = input_shape_of(model)
+    train_batches = ScaledBatches(train, 1 / 255, shape)
+    val_batches = None if val is None else ScaledBatches(val, 1 / 255, shape)
+    compile_model(model, np.zeros(1, np.int64), args.optimizer, args.learning_rate)
+    if args.verbose:
+        model.summary()
+    trainer = model.make_trainer(train_batches, epochs=args.epochs, verbose=args.verbose,
+                                 validation_data=val_batches)
+    stopped = interrupt.run(trainer)  # fit's loop, telling an interrupted run from a finished one
+    history = trainer.history
+    if stopped is not None:
+        return model, history, names, size, color_mode, None, stopped
+    if val_batches is not None:
+        loss, acc = model.evaluate(val_batches, verbose=0)
+        print(f"validation accuracy: {acc:.4f} (loss {loss:.4f})")
+    sample = np.concatenate([train[i][0] for i in range(min(len(train), 4))]) / 255.0
+    return model, history, names, size, color_mode, image_statistics(sample), None
+
+
 def cmd_train(args):
     if args.plot:
         _check_parent(args.plot, "--plot")
@@ -405,35 +535,48 @@ def cmd_train(args):
         if not args.save.endswith((".h5", ".hdf5")):
             raise UsageError(f"--save {args.save}: a weights file name ends in .h5 (Keras 2 layout) or "
                              ".weights.h5 (Keras 3 layout)")
+    folder = args.data_dir is not None and is_image_folder(args.data_dir)
+    if not folder and (args.image_size or args.color_mode):
+        raise UsageError("--image-size and --color-mode apply to a folder of images (--data-dir with one "
+                         "subfolder of images per class)")
     select_device(args.device)
     if args.seed is not None:
         utils.set_random_seed(args.seed)
-    model = _model_for(args, args.dataset)
-    (x, y), (x_test, y_test) = load_dataset(args.dataset, args.data_dir, args.limit, not args.no_download)
-    x, x_test = _fitted(x, model, args.dataset), _fitted(x_test, model, args.dataset)
-    try:
-        split_validation(x, y, args.validation_split)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-    compile_model(model, y, args.optimizer, args.learning_rate)
-    if args.verbose:
-        model.summary()
-    trainer = model.make_trainer(x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose,
-                                 validation_split=args.validation_split)
-    stopped = interrupt.run(trainer)  # fit's loop, telling an interrupted run from a finished one
-    history = trainer.history
-    if stopped is not None:
-        return _interrupted(model, args.save, stopped)
-    _report_test(model, x_test, y_test, args.batch_size)
+    if folder:
+        model, history, names, size, color_mode, stats, stopped = _train_on_folder(args)
+        if stopped is not None:
+            return _interrupted(model, args.save, stopped)
+        source = str(args.data_dir)
+    else:
+        model = _model_for(args, args.dataset)
+        (x, y), (x_test, y_test) = load_dataset(args.dataset, args.data_dir, args.limit, not args.no_download)
+        stats = image_statistics(x[:1000])
+        x, x_test = _fitted(x, model, args.dataset), _fitted(x_test, model, args.dataset)
+        try:
+            split_validation(x, y, args.validation_split)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
+        compile_model(model, y, args.optimizer, args.learning_rate)
+        if args.verbose:
+            model.summary()
+        trainer = model.make_trainer(x, y, batch_size=args.batch_size, epochs=args.epochs,
+                                     verbose=args.verbose, validation_split=args.validation_split)
+        stopped = interrupt.run(trainer)  # fit's loop, telling an interrupted run from a finished one
+        history = trainer.history
+        if stopped is not None:
+            return _interrupted(model, args.save, stopped)
+        _report_test(model, x_test, y_test, args.batch_size)
+        names = class_names(args.dataset, model.output.shape[-1])
+        size, source = IMAGE_SHAPES[args.dataset][:2], args.dataset
+        color_mode = "grayscale" if IMAGE_SHAPES[args.dataset][2] == 1 else "rgb"
     if args.save:
         model.save_weights(args.save)
         print(f"saved weights to {args.save}")
+        sidecar = write_sidecar(args.save, model, names, source, size, color_mode, stats)
+        print(f"saved the architecture and class names to {sidecar}")
     if args.plot:
-        if args.epochs == 0:
-            print("no epochs trained: nothing to plot", file=sys.stderr)
-        else:
-            plotting.plot_history(history, args.plot, title=f"{model.name} on {args.dataset}")
-            print(f"saved curves to {args.plot}")
+        plotting.plot_history(history, args.plot, title=f"{model.name} on {source}")
+        print(f"saved curves to {args.plot}")
 
 
 def interrupted_path(path):
@@ -462,7 +605,19 @@ def _interrupted(model, save, stopped):
 
 def cmd_evaluate(args):
     select_device(args.device)
-    model = _model_for(args, args.dataset)
+    if args.data_dir is not None and is_image_folder(args.data_dir):
+        info = read_sidecar(args.weights) if sidecar_path(args.weights).is_file() else None
+        size, color_mode = ((tuple(info["input"]["image_size"]), info["input"]["color_mode"]) if info
+                            else first_image(args.data_dir))
+        ds, _, names, size = _folder_batches(args, size, color_mode, shuffle=False)
+        model, _ = _saved_model(args, shape=size + (ds.num_channels,), num_classes=len(names),
+                                what=str(args.data_dir))
+        _load_weights(model, args.weights)
+        compile_model(model, np.zeros(1, np.int64))
+        loss, acc = model.evaluate(ScaledBatches(ds, 1 / 255, input_shape_of(model)), verbose=0)
+        print(f"test accuracy: {acc:.4f} (loss {loss:.4f})")
+        return
+    model, _ = _saved_model(args, args.dataset)
     _load_weights(model, args.weights)
     (_, _), (x_test, y_test) = load_dataset(args.dataset, args.data_dir, args.limit, not args.no_download)
     x_test = _fitted(x_test, model, args.dataset)
@@ -472,14 +627,27 @@ def cmd_evaluate(args):
 
 def cmd_predict(args):
     select_device(args.device)
-    model = _model_for(args, args.dataset)
+    dataset = args.dataset or "fashion_mnist"
+    model, info = _saved_model(args, dataset)
+    interpolation = "bilinear" if info and info.get("source") not in DATASETS else None
     try:
-        x, labels = load_inputs(args.inputs, input_shape_of(model))
+        x, labels = load_inputs(args.inputs, input_shape_of(model), interpolation)
     except (ValueError, OSError) as err:
         raise UsageError(str(err)) from err
     _load_weights(model, args.weights)
     probs = as_probabilities(model.predict(x, verbose=0))
-    names = class_names(args.dataset, probs.shape[-1])
+    if args.dataset is None and info and len(info.get("class_names", ())) == probs.shape[-1]:
+        names = tuple(info["class_names"])
+    else:
+        names = class_names(dataset, probs.shape[-1])
+    if not any(str(p).lower().endswith(".npy") for p in args.inputs):
+        if info:
+            size = tuple(info["input"]["image_size"])
+            background = info.get("training_images", {}).get("border_mean")
+        else:
+            size, background = IMAGE_SHAPES[dataset][:2], TRAINING_BACKGROUNDS.get(dataset)
+        for note in input_notes(args.inputs, x, size, background):
+            print(note, file=sys.stderr)
     for label, row in zip(labels, probs):
         print(f"{label}: " + ", ".join(f"{n} {p:.4f}" for n, p in top_k(row, names, args.top)))
 
@@ -489,15 +657,36 @@ def cmd_summary(args):
     model.summary()
 
 
-def cmd_gui(args):
-    checkout = str(Path(__file__).resolve().parents[1])  # a source checkout holds gui/ beside numbacnn/
-    if (Path(checkout) / "gui").is_dir() and checkout not in sys.path:
-        sys.path.append(checkout)
+def _gui_package():
+    """The visual debugger's package: ``numbacnn_gui`` as installed (``pip install "numbacnn[gui]"``), or the
+    ``gui/`` folder of this source checkout, loaded under that same name (so no other ``gui`` can clash)."""
+    import importlib
+    import importlib.util
+
+    if "numbacnn_gui" in sys.modules or importlib.util.find_spec("numbacnn_gui") is not None:
+        return importlib.import_module("numbacnn_gui")
+    folder = Path(__file__).resolve().parents[1] / "gui"   # a source checkout holds gui/ beside numbacnn/
+    if not (folder / "__init__.py").is_file():
+        raise ModuleNotFoundError("No module named 'numbacnn_gui'", name="numbacnn_gui")
+    spec = importlib.util.spec_from_file_location("numbacnn_gui", folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["numbacnn_gui"] = package
     try:
-        from gui.app import main as gui_main
+        spec.loader.exec_module(package)
+    except BaseException:
+        del sys.modules["numbacnn_gui"]
+        raise
+    return package
+
+
+def cmd_gui(args):
+    try:
+        _gui_package()
+        from numbacnn_gui.app import main as gui_main
     except ImportError as err:
-        missing_gui = err.name in ("gui", "gui.app")
-        hint = "; it is the gui/ folder of a numbacnn source checkout" if missing_gui else ""
+        hint = "; install it with: pip install \"numbacnn[gui]\"" if "dearpygui" in str(err) or err.name in (
+            "numbacnn_gui", "numbacnn_gui.app", "dearpygui") else ""
         raise RuntimeError(f"the visual debugger is not available ({err}){hint}") from err
     return gui_main(list(args.extra))
 
@@ -572,12 +761,19 @@ def build_parser():
         p.add_argument("--dataset", choices=list(DATASETS), default="fashion_mnist",
                        help="the data set (default: fashion_mnist)")
         p.add_argument("--data-dir", type=_existing_dir, metavar="DIR",
-                       help="directory holding the data set's files (searched first)")
+                       help="directory holding the data set's files (searched first), or a folder of "
+                            "images with one subfolder per class (photos/cats/, photos/dogs/: JPEG, PNG, "
+                            "BMP, GIF), which is then the data")
         p.add_argument("--no-download", action="store_true", help="never download a missing data set")
         p.add_argument("--limit", type=_int_at_least(1), metavar="N",
                        help="use only the first N training and N test samples")
         p.add_argument("--batch-size", type=_int_at_least(1), default=32, metavar="N",
                        help="samples per batch (default: 32)")
+
+    def folder_options(p):
+        p.add_argument("--workers", type=_int_at_least(1), default=1, metavar="N",
+                       help="with a folder of images: threads that load the next batches while one trains "
+                            "(default: 1)")
 
     def device_option(p):
         p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
@@ -588,40 +784,55 @@ def build_parser():
     data_options(p)
     p.add_argument("--model", default="fashion_cnn", metavar="NAME|FILE.json",
                    help=f"the model: {models_help} (default: fashion_cnn)")
-    p.add_argument("--epochs", type=_int_at_least(0), default=5, metavar="N", help="epochs (default: 5)")
+    p.add_argument("--epochs", type=_int_at_least(1), default=5, metavar="N", help="epochs (default: 5)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer (default: adam)")
     p.add_argument("--learning-rate", type=_learning_rate, metavar="LR",
                    help="learning rate (default: the optimizer's Keras default)")
     p.add_argument("--validation-split", type=_fraction, default=0.0, metavar="F",
                    help="fraction of the training samples (the last ones) kept for validation (default: 0)")
     p.add_argument("--seed", type=_int_at_least(0), metavar="N", help="random seed, for repeatable runs")
-    p.add_argument("--save", metavar="WEIGHTS.h5", help="write the trained weights to this HDF5 file")
+    p.add_argument("--save", metavar="WEIGHTS.h5",
+                   help="write the trained weights to this HDF5 file, and beside it WEIGHTS.h5.json (the "
+                        "architecture and class names, so that evaluate and predict need no --model)")
     device_option(p)
     p.add_argument("--plot", metavar="CURVES.png",
                    help="draw the per-epoch accuracy and loss curves to this image (needs matplotlib)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                    help="0 silent, 1 progress bar, 2 one line per epoch (default: 1)")
+    folder_options(p)
+    p.add_argument("--image-size", type=_int_at_least(1), nargs=2, metavar=("HEIGHT", "WIDTH"),
+                   help="with a folder of images: the size they are resized to (default: the first image's)")
+    p.add_argument("--color-mode", choices=("grayscale", "rgb", "rgba"),
+                   help="with a folder of images: the channels they are read with (default: grayscale "
+                        "when the first image is gray, else rgb)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", parents=[common], help="test accuracy of saved weights",
                        description="Print the loss and accuracy of saved weights on a data set's test split.")
     data_options(p)
-    p.add_argument("--model", required=True, metavar="NAME|FILE.json", help=f"the model: {models_help}")
+    p.add_argument("--model", metavar="NAME|FILE.json",
+                   help=f"the model: {models_help} (default: the one train --save recorded beside the "
+                        "weights, else fashion_cnn)")
     p.add_argument("--weights", required=True, type=_existing_file, metavar="WEIGHTS.h5",
                    help="the weights file written by train --save")
+    folder_options(p)
     device_option(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", parents=[common], help="classify PNG images or a .npy array",
-                       description="Print the most likely classes of each PNG image (resized and converted "
-                                   "to the model's input) or of each sample of one .npy array.")
-    p.add_argument("--model", required=True, metavar="NAME|FILE.json", help=f"the model: {models_help}")
+    p = sub.add_parser("predict", parents=[common], help="classify images or a .npy array",
+                       description="Print the most likely classes of each image (any format Pillow reads: "
+                                   "PNG, JPEG, BMP, GIF, TIFF, WebP, ...; resized and converted to the "
+                                   "model's input) or of each sample of one .npy array.")
+    p.add_argument("--model", metavar="NAME|FILE.json",
+                   help=f"the model: {models_help} (default: the one train --save recorded beside the "
+                        "weights, else fashion_cnn)")
     p.add_argument("--weights", required=True, type=_existing_file, metavar="WEIGHTS.h5",
                    help="the weights file written by train --save")
-    p.add_argument("--dataset", choices=list(DATASETS), default="fashion_mnist",
-                   help="gives the class names (and a named model's input shape) (default: fashion_mnist)")
+    p.add_argument("--dataset", choices=list(DATASETS),
+                   help="gives the class names (and a named model's input shape) (default: the class names "
+                        "train --save recorded beside the weights, else fashion_mnist)")
     p.add_argument("--top", type=_int_at_least(1), default=3, metavar="K", help="classes shown (default: 3)")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG files (8-bit) or one .npy array")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or one .npy array")
     device_option(p)
     p.set_defaults(func=cmd_predict)
 
@@ -633,7 +844,8 @@ def build_parser():
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("gui", add_help=False, help="open the visual debugger (gui --help: its options)",
-                       description="Open the visual debugger (gui/ of a source checkout) with its arguments.")
+                       description="Open the visual debugger (the numbacnn_gui package: the gui extra, or "
+                                   "gui/ of a source checkout) with its arguments.")
     p.set_defaults(func=cmd_gui, passes_extra_arguments=True)
     return parser
 

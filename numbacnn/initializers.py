@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import backend
+from ._names import missing_name
 
 # stddev of a unit normal truncated to [-2, 2]; Keras divides by it so that the
 # truncated distribution keeps the variance asked for.
@@ -223,3 +224,6 @@ def get(identifier):
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret initializer {identifier!r}")
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

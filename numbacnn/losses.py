@@ -1,4 +1,5 @@
-"""Keras 3 losses with their gradients: crossentropies, mean squared and mean absolute error.
+"""Keras 3 losses with their gradients: crossentropies (plain and focal), mean squared and mean absolute
+error, Huber, log-cosh, Kullback-Leibler divergence, hinge, squared hinge and categorical hinge.
 
 A loss object is called like Keras's, ``loss(y_true, y_pred) -> float``, and also gives what a
 training loop needs:
@@ -20,6 +21,24 @@ categorical crossentropies, first divided by their sum. With ``from_logits=True`
 use the exact log-softmax / log-sigmoid (Keras's TensorFlow, JAX and PyTorch backends do the same).
 The functions (``categorical_crossentropy(y_true, y_pred)``, ...) return the per-sample losses.
 
+A loss of your own: numbacnn differentiates no Python function, so ``compile(loss=fn)`` with a plain
+function is refused; subclass :class:`Loss` and give it the per-sample loss and its gradient::
+
+    class Cubic(numbacnn.losses.Loss):
+        def call(self, y_true, y_pred):            # (N, ..., C) -> per-sample losses (N, ...)
+            return np.mean(np.abs(y_pred - y_true) ** 3, axis=-1)
+
+        def call_gradient(self, y_true, y_pred):   # d call(...)[i] / d y_pred[i, :], shape (N, ..., C)
+            d = y_pred - y_true
+            return 3 * d * np.abs(d) / d.shape[-1]
+
+    model.compile(optimizer="adam", loss=Cubic())
+
+Both get host numpy arrays (y_true and y_pred, after Keras's rank alignment, y_pred in its float dtype)
+and return numpy arrays; the base class applies ``sample_weight`` and the reduction to both.
+(``gradient(y_true, y_pred, sample_weight=None)`` is the public gradient of the *reduced* loss, hence
+the other name.) ``call`` on a built-in loss gives its per-sample losses, as in Keras.
+
 Devices: ``y_pred`` may be a numpy array or, on CUDA, a device array; ``y_true`` is a host array. The
 kernels run on the current device (targets and row weights are copied over); the value (or the
 per-sample losses) comes back to the host, the gradient stays on the device with ``y_pred``.
@@ -30,15 +49,21 @@ import warnings
 import numpy as np
 
 from . import backend
+from ._names import missing_name
 from .kernels import ops
 from .kernels.cpu import arrays as host_arrays
 
 __all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
-           "MeanSquaredError", "MeanAbsoluteError", "sparse_categorical_crossentropy",
-           "categorical_crossentropy", "binary_crossentropy", "mean_squared_error", "mean_absolute_error",
-           "mse", "mae", "get", "serialize", "deserialize", "squeeze_or_expand_to_same_rank"]
+           "MeanSquaredError", "MeanAbsoluteError", "Huber", "LogCosh", "KLDivergence", "Hinge",
+           "SquaredHinge", "CategoricalHinge", "CategoricalFocalCrossentropy", "BinaryFocalCrossentropy",
+           "sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
+           "mean_squared_error", "mean_absolute_error", "mse", "mae", "huber", "log_cosh", "logcosh",
+           "kl_divergence", "kld", "hinge", "squared_hinge", "categorical_hinge",
+           "categorical_focal_crossentropy", "binary_focal_crossentropy", "get", "serialize", "deserialize",
+           "squeeze_or_expand_to_same_rank"]
 
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+_OWN = object()  # _evaluate's default: the loss's own reduction
 
 
 def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
@@ -80,7 +105,11 @@ class _Batch:
 
 
 class Loss:
-    """Base class: subclasses implement ``_prepare(y_true, y_pred, from_logits) -> _Batch``."""
+    """Base class. A loss of your own implements ``call(y_true, y_pred)`` (per-sample losses) and
+    ``call_gradient(y_true, y_pred)`` (each sample's gradient w.r.t. its prediction) on numpy arrays; see the
+    module docstring. The built-in losses implement ``_prepare(y_true, y_pred, from_logits) -> _Batch``
+    (a kernel that gives both at once).
+    """
 
     fused_activation = None
 
@@ -112,6 +141,18 @@ class Loss:
         """(value, gradient) from one pass over the batch."""
         return self._evaluate(y_true, y_pred, sample_weight, getattr(self, "from_logits", False))
 
+    def call(self, y_true, y_pred):
+        """Per-sample losses (y_pred's shape without its last axis), unweighted and unreduced."""
+        from_logits = getattr(self, "from_logits", False)
+        return self._evaluate(y_true, y_pred, None, from_logits, reduction="none")[0]
+
+    def call_gradient(self, y_true, y_pred):
+        """For a loss of your own, beside ``call``: the gradient of each sample's loss w.r.t. its own
+        prediction, shaped like y_pred (the built-in losses compute it in their kernels)."""
+        raise NotImplementedError(f"{self._who} ({type(self).__name__}) defines call() but not "
+                                  "call_gradient(y_true, y_pred): numbacnn needs the gradient of each "
+                                  "sample's loss w.r.t. y_pred (same shape as y_pred) to train")
+
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
 
@@ -122,10 +163,41 @@ class Loss:
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
 
+    # ----- a loss of your own: call() and call_gradient() -----------------------------------------
+    def _prepare(self, y_true, y_pred, from_logits):
+        if type(self).call is Loss.call:
+            raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred) "
+                                      "(per-sample losses) and call_gradient(y_true, y_pred) (their gradient "
+                                      "w.r.t. y_pred)")
+        k = ops()
+        y_pred = _as_array(y_pred)
+        pred_shape = tuple(y_pred.shape)
+        dtype = self._float_dtype(y_pred)
+        host_pred = k.to_host(y_pred).astype(dtype, copy=False)
+        y_true, host_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), host_pred)
+        losses = np.asarray(self.call(y_true, host_pred), dtype=np.float64)
+        loss_shape = tuple(host_pred.shape[:-1])
+        if losses.shape != loss_shape:
+            raise ValueError(f"{self._who}: call() must return one loss per sample, shape {loss_shape} for "
+                             f"y_pred of shape {pred_shape}; it returned shape {losses.shape}")
+        grads = np.asarray(self.call_gradient(y_true, host_pred), dtype=np.float64)
+        if grads.shape != tuple(host_pred.shape):
+            raise ValueError(f"{self._who}: call_gradient() must return an array shaped like y_pred, "
+                             f"{tuple(host_pred.shape)}; it returned shape {grads.shape}")
+        cols = host_pred.shape[-1] if host_pred.ndim else 1
+        rows = grads.reshape(-1, cols)
+        flat = losses.reshape(-1).astype(dtype)
+
+        def run(scale):
+            scaled = (rows * k.to_host(scale).astype(np.float64)[:, None]).astype(dtype)
+            return k.to_device(flat), k.to_device(scaled)
+        return _Batch(run, loss_shape, pred_shape, dtype)
+
     # ----- shared machinery --------------------------------------------------------------------
-    def _evaluate(self, y_true, y_pred, sample_weight, from_logits):
+    def _evaluate(self, y_true, y_pred, sample_weight, from_logits, reduction=_OWN):
+        reduction = self.reduction if reduction is _OWN else reduction
         batch = self._prepare(y_true, y_pred, from_logits)
-        weights, divisor = self._row_weights(batch, sample_weight)
+        weights, divisor = self._row_weights(batch, sample_weight, reduction)
         scale = (weights / divisor if divisor else np.zeros_like(weights)).astype(batch.dtype)
         k = ops()
         loss, grad = batch.run(k.to_device(scale))
@@ -133,13 +205,13 @@ class Loss:
         if batch.valid is not None:
             loss[~batch.valid] = 0
         grad = grad.reshape(batch.pred_shape)
-        if self.reduction in (None, "none"):
+        if reduction in (None, "none"):
             return (loss * weights.astype(batch.dtype)).reshape(batch.loss_shape), grad
         if not divisor:
             return 0.0, grad
         return float(np.dot(loss.astype(np.float64), weights) / divisor), grad
 
-    def _row_weights(self, batch, sample_weight):
+    def _row_weights(self, batch, sample_weight, reduction):
         """The weight of every loss row (R,) and the divisor of the reduction."""
         shape = batch.loss_shape
         n_rows = int(np.prod(shape))
@@ -150,9 +222,9 @@ class Loss:
             weights = self._broadcast_sample_weight(sample_weight, shape)
         if batch.valid is not None:
             weights = weights * batch.valid
-        if self.reduction in ("sum", None, "none"):
+        if reduction in ("sum", None, "none"):
             return weights, 1.0
-        if self.reduction == "mean_with_sample_weight" and weighted:
+        if reduction == "mean_with_sample_weight" and weighted:
             return weights, float(weights.sum())
         if batch.valid is not None:
             return weights, float(batch.valid.sum())
@@ -385,6 +457,170 @@ class MeanAbsoluteError(Loss):
         return _Batch(lambda scale: k.absolute_error(p, t, scale), loss_shape, pred_shape, dtype)
 
 
+class Huber(Loss):
+    """Huber loss: 0.5 e^2 where |e| <= delta, delta (|e| - 0.5 delta) beyond, averaged over the last axis."""
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.delta = float(delta)
+
+    def _prepare(self, y_true, y_pred, from_logits):
+        t, p, loss_shape, pred_shape, dtype = self._dense_pair(y_true, y_pred)
+        k = ops()
+        t = k.to_device(t)
+        delta = float(np.dtype(dtype).type(self.delta))
+        return _Batch(lambda scale: k.huber(p, t, scale, delta), loss_shape, pred_shape, dtype)
+
+    def get_config(self):
+        return Loss.get_config(self)
+
+
+class LogCosh(Loss):
+    """log(cosh(y_pred - y_true)), averaged over the last axis."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def _prepare(self, y_true, y_pred, from_logits):
+        t, p, loss_shape, pred_shape, dtype = self._dense_pair(y_true, y_pred)
+        k = ops()
+        t = k.to_device(t)
+        return _Batch(lambda scale: k.log_cosh(p, t, scale), loss_shape, pred_shape, dtype)
+
+
+class KLDivergence(Loss):
+    """Kullback-Leibler divergence sum(y_true * log(y_true / y_pred)) over the last axis, both clipped to
+    [epsilon, 1]."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def _prepare(self, y_true, y_pred, from_logits):
+        t, p, loss_shape, pred_shape, dtype = self._dense_pair(y_true, y_pred)
+        k = ops()
+        t = k.to_device(t)
+        return _Batch(lambda scale: k.kl_divergence(p, t, scale, backend.epsilon()), loss_shape, pred_shape,
+                      dtype)
+
+
+class _HingeBase(Loss):
+    """Hinge and squared hinge: labels -1/1, or 0/1 (converted to -1/1 when the whole batch is 0/1)."""
+
+    _squared = False
+
+    def _prepare(self, y_true, y_pred, from_logits):
+        t, p, loss_shape, pred_shape, dtype = self._dense_pair(y_true, y_pred)
+        if np.all((t == 0) | (t == 1)):
+            t = (2.0 * t - 1.0).astype(dtype)
+        k = ops()
+        t = k.to_device(t)
+        squared = self._squared
+        return _Batch(lambda scale: k.hinge(p, t, scale, squared), loss_shape, pred_shape, dtype)
+
+
+class Hinge(_HingeBase):
+    """mean(max(1 - y_true * y_pred, 0)) over the last axis; y_true -1/1 (0/1 labels are converted)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+
+class SquaredHinge(_HingeBase):
+    """mean(max(1 - y_true * y_pred, 0)^2) over the last axis; y_true -1/1 (0/1 labels are converted)."""
+
+    _squared = True
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+
+class CategoricalHinge(Loss):
+    """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) per sample (one-hot y_true)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def _prepare(self, y_true, y_pred, from_logits):
+        t, p, loss_shape, pred_shape, dtype = self._dense_pair(y_true, y_pred)
+        k = ops()
+        t = k.to_device(t)
+        return _Batch(lambda scale: k.categorical_hinge(p, t, scale), loss_shape, pred_shape, dtype)
+
+
+class CategoricalFocalCrossentropy(Loss):
+    """Focal crossentropy over classes (Lin et al., 2018): sum_c alpha (1 - q_c)^gamma (-y_true_c log q_c)
+    with q the renormalised, clipped probabilities (from a softmax of y_pred when ``from_logits``)."""
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = _check_axis(self._who, axis)
+        self.alpha = float(alpha)
+        self.gamma = float(gamma)
+
+    def _prepare(self, y_true, y_pred, from_logits):
+        t, p, loss_shape, pred_shape, dtype = self._dense_pair(
+            y_true, y_pred, hint=" (integer class labels: one-hot encode them first)")
+        if p.shape[1] == 1:
+            warnings.warn(f"In loss {self.name}, expected y_pred.shape to be (batch_size, num_classes) with "
+                          f"num_classes > 1. Received: y_pred.shape={pred_shape}. Consider using "
+                          "'binary_crossentropy' if you only have 2 classes.", SyntaxWarning, stacklevel=2)
+        if self.label_smoothing:
+            t = (t * (1.0 - self.label_smoothing) + self.label_smoothing / t.shape[-1]).astype(dtype)
+        k = ops()
+        t = k.to_device(t)
+        cast = np.dtype(dtype).type
+        alpha, gamma = float(cast(self.alpha)), float(cast(self.gamma))
+
+        def run(scale):
+            return k.categorical_focal_cross_entropy(p, t, scale, alpha, gamma, backend.epsilon(),
+                                                     from_logits)
+        return _Batch(run, loss_shape, pred_shape, dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis, "alpha": self.alpha,
+                "gamma": self.gamma}
+
+
+class BinaryFocalCrossentropy(Loss):
+    """Binary focal crossentropy: mean over the last axis of (1 - p_t)^gamma * binary crossentropy, with
+    p_t = y_true * y + (1 - y_true)(1 - y) (y = sigmoid(y_pred) when ``from_logits``), weighted by alpha /
+    1 - alpha for the positive / negative class with ``apply_class_balancing``."""
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_focal_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = _check_axis(self._who, axis)
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha = float(alpha)
+        self.gamma = float(gamma)
+
+    def _prepare(self, y_true, y_pred, from_logits):
+        t, p, loss_shape, pred_shape, dtype = self._dense_pair(y_true, y_pred)
+        if self.label_smoothing:
+            t = (t * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing).astype(dtype)
+        k = ops()
+        t = k.to_device(t)
+        cast = np.dtype(dtype).type
+        alpha, gamma, balance = float(cast(self.alpha)), float(cast(self.gamma)), self.apply_class_balancing
+
+        def run(scale):
+            return k.binary_focal_cross_entropy(p, t, scale, alpha, gamma, balance, backend.epsilon(),
+                                                from_logits)
+        return _Batch(run, loss_shape, pred_shape, dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis,
+                "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha, "gamma": self.gamma}
+
+
 # ----- functions: per-sample losses, as keras.losses.* ---------------------------------------------
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """Per-sample sparse categorical crossentropy, shape y_pred.shape[:-1]."""
@@ -415,11 +651,61 @@ def mean_absolute_error(y_true, y_pred):
     return MeanAbsoluteError(reduction=None).value(y_true, y_pred)
 
 
+def huber(y_true, y_pred, delta=1.0):
+    """Per-sample Huber loss (mean over the last axis)."""
+    return Huber(delta=delta, reduction=None).value(y_true, y_pred)
+
+
+def log_cosh(y_true, y_pred):
+    """Per-sample log-cosh (mean over the last axis)."""
+    return LogCosh(reduction=None).value(y_true, y_pred)
+
+
+def kl_divergence(y_true, y_pred):
+    """Per-sample Kullback-Leibler divergence (sum over the last axis)."""
+    return KLDivergence(reduction=None).value(y_true, y_pred)
+
+
+def hinge(y_true, y_pred):
+    """Per-sample hinge loss (mean over the last axis)."""
+    return Hinge(reduction=None).value(y_true, y_pred)
+
+
+def squared_hinge(y_true, y_pred):
+    """Per-sample squared hinge loss (mean over the last axis)."""
+    return SquaredHinge(reduction=None).value(y_true, y_pred)
+
+
+def categorical_hinge(y_true, y_pred):
+    """Per-sample categorical hinge loss."""
+    return CategoricalHinge(reduction=None).value(y_true, y_pred)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """Per-sample categorical focal crossentropy."""
+    return CategoricalFocalCrossentropy(alpha=alpha, gamma=gamma, from_logits=from_logits,
+                                        label_smoothing=label_smoothing, axis=axis,
+                                        reduction=None).value(y_true, y_pred)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-sample binary focal crossentropy (mean over the last axis)."""
+    return BinaryFocalCrossentropy(apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                                   from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                                   reduction=None).value(y_true, y_pred)
+
+
 mse = mean_squared_error
 mae = mean_absolute_error
+kld = kl_divergence
+logcosh = log_cosh
 
 _CLASSES = {cls.__name__: cls for cls in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
-                                          BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError)}
+                                          BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError, Huber,
+                                          LogCosh, KLDivergence, Hinge, SquaredHinge, CategoricalHinge,
+                                          CategoricalFocalCrossentropy, BinaryFocalCrossentropy)}
 _FUNCTIONS = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
@@ -427,11 +713,21 @@ _FUNCTIONS = {
     "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError, "MSE": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+    "huber": Huber, "log_cosh": LogCosh, "logcosh": LogCosh,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "KLD": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
 }
 _FUNCTION_OBJECTS = {sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
                      categorical_crossentropy: CategoricalCrossentropy,
                      binary_crossentropy: BinaryCrossentropy,
-                     mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError}
+                     mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
+                     huber: Huber, log_cosh: LogCosh, kl_divergence: KLDivergence, hinge: Hinge,
+                     squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge,
+                     categorical_focal_crossentropy: CategoricalFocalCrossentropy,
+                     binary_focal_crossentropy: BinaryFocalCrossentropy}
 
 
 def serialize(loss):
@@ -468,6 +764,17 @@ def get(identifier):
             return _FUNCTIONS[identifier](name=identifier)
     elif callable(identifier) and identifier in _FUNCTION_OBJECTS:
         return _FUNCTION_OBJECTS[identifier](name=identifier.__name__)
+    if callable(identifier) and not isinstance(identifier, type):
+        name = getattr(identifier, "__name__", repr(identifier))
+        raise ValueError(f"Could not use the loss function {name!r}: numbacnn computes gradients by hand, "
+                         "not by differentiating Python code, so a loss needs its gradient too. Subclass "
+                         "numbacnn.losses.Loss with call(y_true, y_pred) -> per-sample losses (shape "
+                         "y_pred.shape[:-1]) and call_gradient(y_true, y_pred) -> d loss[i] / d y_pred[i] "
+                         "(y_pred's shape), both on numpy arrays, and pass an instance: "
+                         "compile(loss=MyLoss()). Or use a built-in loss by name: "
+                         f"{sorted(set(_FUNCTIONS))}")
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}. numbacnn knows "
-                     f"{sorted(set(_CLASSES) | set(_FUNCTIONS))} (a loss needs a gradient, so arbitrary "
-                     "functions are not accepted)")
+                     f"{sorted(set(_CLASSES) | set(_FUNCTIONS))}")
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

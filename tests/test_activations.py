@@ -1,5 +1,8 @@
 """numbacnn.activations: names, get/serialize, the module-level functions and every backward."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 from gradcheck import numeric_grad
@@ -7,7 +10,7 @@ from gradcheck import numeric_grad
 from numbacnn import activations
 
 NAMES = ["linear", "relu", "leaky_relu", "relu6", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign",
-         "silu", "gelu", "hard_sigmoid", "hard_silu", "exponential", "mish", "softmax"]
+         "silu", "gelu", "hard_sigmoid", "hard_silu", "exponential", "mish", "softmax", "log_softmax"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -75,3 +78,39 @@ def test_backward_matches_finite_differences(name):
     dz = act.backward(g.copy(), z, a)
     expected = numeric_grad(lambda: float(np.sum(act.forward(z) * g)), z)
     np.testing.assert_allclose(dz, expected, rtol=1e-6, atol=1e-7)
+
+
+# ----- Keras 3 fixtures (tests/data/make_keras_layers21_fixtures.py) ------------------------------------
+_FIX = np.load(os.path.join(os.path.dirname(__file__), "data", "keras_layers21.npz"))
+_KERAS_NAMES = ["relu6", "hard_sigmoid", "hard_silu", "hard_swish", "mish", "softplus", "softsign", "selu",
+                "silu", "swish", "gelu", "log_softmax", "elu", "sigmoid", "tanh", "exponential", "leaky_relu",
+                "gelu_approximate"]
+
+
+@pytest.mark.parametrize("name", _KERAS_NAMES)
+def test_values_and_gradients_match_keras(name):
+    """Each activation by name (gelu also with approximate=True) against Keras 3's value and gradient of
+    sum(f(z) * g), on float32 points across [-7, 7] with the kinks at 0 and +-3."""
+    act = activations.ActivationFunction("gelu", activations.get("gelu").kind, (1.0,)) \
+        if name == "gelu_approximate" else activations.get(name)
+    z, g = _FIX["act/z"], _FIX["act/g"]
+    a = act.forward(z)
+    np.testing.assert_allclose(a, _FIX[f"act/{name}/a"], rtol=2e-6, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(act.backward(g, z, a), _FIX[f"act/{name}/dz"], rtol=2e-6, atol=2e-6,
+                               err_msg=name)
+
+
+def test_new_activations_by_name_in_layers():
+    from numbacnn import layers
+
+    x = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
+    for name in ("hard_swish", "mish", "gelu", "log_softmax", "relu6", "selu", "softsign"):
+        dense = layers.Dense(3, activation=name)
+        act = layers.Activation(name)
+        assert dense.get_config()["activation"] == activations.get(name).name
+        assert act(x).shape == x.shape
+        np.testing.assert_allclose(act(x), activations.get(name).forward(x), rtol=1e-6)
+    np.testing.assert_allclose(activations.log_softmax(x), np.log(activations.softmax(x)), rtol=1e-5,
+                               atol=1e-6)
+    config = json.loads(str(_FIX["configs"]))["activation_hard_swish"]
+    assert layers.Activation("hard_swish").get_config()["activation"] == config["activation"]

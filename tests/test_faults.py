@@ -15,12 +15,9 @@ writes), not on sleeps: the module runs in well under a minute on a busy 2-core 
 
 import gzip
 import os
-import random
-import signal
 import struct
 import subprocess
 import sys
-import textwrap
 import time
 import tracemalloc
 import zlib

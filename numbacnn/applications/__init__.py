@@ -3,18 +3,37 @@
 ``get(name)`` finds one by name, for the command line and the visual debugger.
 """
 
+from .._names import missing_name
 from ..layers import (
     Activation,
+    Add,
     AveragePooling2D,
     BatchNormalization,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAveragePooling2D,
     Input,
     MaxPooling2D,
 )
 from ..models import Model, Sequential
+from .imagenet import (
+    VGG16,
+    VGG19,
+    DenseNet121,
+    DenseNet169,
+    DenseNet201,
+    ResNet50,
+    ResNet50V2,
+    ResNet101,
+    ResNet101V2,
+    ResNet152,
+    ResNet152V2,
+)
+from .mobilenet import MobileNet
+from .mobilenet_v2 import MobileNetV2
+from .xception import Xception
 
 
 def cifar_cnn(input_shape=(32, 32, 3), num_classes=10):
@@ -129,6 +148,46 @@ def conv_model_pooling(input_shape=(28, 28, 1), num_classes=10):
     return Model(inputs=x, outputs=y)
 
 
+def _basic_block(x, filters, stride, name):
+    """Two 3x3 convolutions with batch-norm, added to the shortcut (a 1x1 projection where the shape
+    changes), then a relu: He et al.'s CIFAR block."""
+    h = Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_1_conv")(x)
+    h = Activation("relu", name=f"{name}_1_relu")(BatchNormalization(name=f"{name}_1_bn")(h))
+    h = Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(h)
+    h = BatchNormalization(name=f"{name}_2_bn")(h)
+    if stride != 1 or x.shape[-1] != filters:
+        x = Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_0_conv")(x)
+        x = BatchNormalization(name=f"{name}_0_bn")(x)
+    return Activation("relu", name=f"{name}_out")(Add(name=f"{name}_add")([x, h]))
+
+
+def resnet20(input_shape=(32, 32, 3), num_classes=10, depth=20):
+    """The CIFAR ResNet of He et al. (2016), depth 6n+2 (20: n=3): a 3x3 stem of 16 filters, three stages of n
+    basic blocks with 16, 32 and 64 filters (the last two start with stride 2 and a 1x1 projection
+    shortcut), global average pooling and a softmax; 274,042 parameters for ResNet-20 on 32x32x3 with
+    10 classes."""
+    if (depth - 2) % 6:
+        raise ValueError(f"resnet20: depth must be 6n+2 (20, 32, 44, 56, ...), received {depth}")
+    n = (depth - 2) // 6
+    inputs = Input(shape=input_shape)
+    x = Conv2D(16, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = Activation("relu", name="stem_relu")(BatchNormalization(name="stem_bn")(x))
+    for stage, filters in enumerate((16, 32, 64), start=1):
+        for block in range(1, n + 1):
+            stride = 2 if stage > 1 and block == 1 else 1
+            x = _basic_block(x, filters, stride, f"stage{stage}_block{block}")
+    x = GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = Dense(num_classes, activation="softmax", name="predictions")(x)
+    return Model(inputs, outputs, name=f"resnet{depth}")
+
+
+__all__ = ["ARCHITECTURES", "VGG16", "VGG19", "DenseNet121", "DenseNet169", "DenseNet201", "MobileNet",
+           "MobileNetV2", "ResNet50", "ResNet50V2", "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2",
+           "Xception", "alexnet",
+           "cifar_cnn", "conv_model", "conv_model_pooling", "fashion_cnn", "get", "lenet5", "normal_model",
+           "resnet20"]
+
+
 ARCHITECTURES = {
     "fashion_cnn": fashion_cnn,
     "cifar_cnn": cifar_cnn,
@@ -137,6 +196,7 @@ ARCHITECTURES = {
     "normal_model": normal_model,
     "conv_model": conv_model,
     "conv_model_pooling": conv_model_pooling,
+    "resnet20": resnet20,
 }
 
 
@@ -146,3 +206,6 @@ def get(name):
         return ARCHITECTURES[name]
     except KeyError:
         raise ValueError(f"Unknown model {name!r}; known models: {', '.join(ARCHITECTURES)}") from None
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

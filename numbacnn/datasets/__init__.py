@@ -5,7 +5,11 @@ Files are looked for in a directory passed as ``data_dir=``, then in $NUMBACNN_D
 /usr/share/datasets/fashion-mnist, and are downloaded into the cache directory as a last resort.
 """
 
+from .._names import missing_name
 from . import cifar10, fashion_mnist, mnist
 from ._fetch import DatasetFormatError, DatasetNotFoundError
 
 __all__ = ["DatasetFormatError", "DatasetNotFoundError", "cifar10", "fashion_mnist", "mnist"]
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

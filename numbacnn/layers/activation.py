@@ -1,9 +1,12 @@
-"""Activation layers: Activation, ReLU, LeakyReLU, ELU, Softmax (Keras 3 arguments and configs)."""
+"""Activation layers: Activation, ReLU, LeakyReLU, ELU, Softmax, PReLU (Keras 3 arguments and configs)."""
 
 import math
 import warnings
 
-from .. import activations
+import numpy as np
+
+from .. import activations, initializers
+from ..kernels import ops
 from .base import Layer, format_shape
 
 
@@ -113,3 +116,75 @@ class Softmax(_ActivationLayer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class PReLU(Layer):
+    """``max(x, 0) + alpha * min(x, 0)`` with a learnt alpha per input position (shape ``input_shape[1:]``),
+    shared (size 1) along ``shared_axes``."""
+
+    def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None,
+                 shared_axes=None, **kwargs):
+        super().__init__(**kwargs)
+        self._set_weight_options(
+            alpha_regularizer=alpha_regularizer,
+            alpha_constraint=alpha_constraint,
+        )
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        if shared_axes is None:
+            self.shared_axes = None
+        elif not isinstance(shared_axes, (list, tuple)):
+            self.shared_axes = [int(shared_axes)]
+        else:
+            self.shared_axes = [int(a) for a in shared_axes]
+        self.alpha = None
+        self._index = None
+
+    def compute_output_shape(self, input_shape):
+        for a in self.shared_axes or []:
+            if not 1 <= a < len(input_shape):
+                raise ValueError(f'Layer "{self.name}" (PReLU): shared axis {a} is not a non-batch axis of '
+                                 f"input shape {format_shape(input_shape)}")
+        if any(d is None for i, d in enumerate(input_shape[1:], 1) if i not in (self.shared_axes or [])):
+            raise ValueError(f'Layer "{self.name}" (PReLU) needs defined non-batch dimensions (or '
+                             f"shared_axes over them), received input shape {format_shape(input_shape)}")
+        return tuple(input_shape)
+
+    def build(self, input_shape):
+        shape = list(input_shape[1:])
+        for a in self.shared_axes or []:
+            shape[a - 1] = 1
+        self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer)
+
+    def _positions(self, shape):
+        shape = tuple(shape)
+        """(aidx (K,), group_ptr (A+1,), group_pos (K,)) device arrays: each position's alpha and, per alpha,
+        its positions."""
+        key = (tuple(shape[1:]), ops().__name__)
+        if self._index is None or self._index[0] != key:
+            a_shape = self.alpha.shape
+            a = self.alpha.value.size
+            aidx = np.ascontiguousarray(np.broadcast_to(np.arange(a).reshape(a_shape), shape[1:]).reshape(-1))
+            order = np.argsort(aidx, kind="stable").astype(np.int64)
+            ptr = np.concatenate([[0], np.cumsum(np.bincount(aidx, minlength=a))]).astype(np.int64)
+            k = ops()
+            self._index = (key, k.to_device(aidx.astype(np.int64)), k.to_device(ptr), k.to_device(order))
+        return self._index[1:]
+
+    def forward(self, x, training=False):
+        aidx, _, _ = self._positions(x.shape)
+        if training:
+            self._cache = x
+        return ops().prelu_forward(x, self.alpha.value.reshape(-1), aidx)
+
+    def backward(self, grad):
+        x = self._cache
+        aidx, ptr, order = self._positions(x.shape)
+        k = ops()
+        dx, dalpha = k.prelu_backward(x, k.contiguous(grad), self.alpha.value.reshape(-1), aidx, ptr, order)
+        if self.trainable:
+            k.add_into(self.alpha.grad, dalpha.reshape(self.alpha.shape))
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "alpha_initializer": initializers.serialize(self.alpha_initializer),
+                "alpha_regularizer": None, "alpha_constraint": None, "shared_axes": self.shared_axes}

@@ -7,13 +7,6 @@ from ..kernels import ops
 from .base import Layer, format_shape
 
 
-def check_unsupported(layer_name, **args):
-    """Regularizers and constraints are accepted only as None."""
-    for key, value in args.items():
-        if value is not None:
-            raise ValueError(f'Layer "{layer_name}": {key} is not supported by numbacnn, received {value!r}')
-
-
 class Dense(Layer):
     """Densely connected layer; kernel (input_dim, units), bias (units,)."""
 
@@ -24,9 +17,13 @@ class Dense(Layer):
             raise ValueError("Received an invalid value for `units`, expected a positive integer. "
                              f"Received: units={units}")
         super().__init__(**kwargs)
-        check_unsupported(self.name, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                          activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                          bias_constraint=bias_constraint)
+        self._set_weight_options(
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -80,3 +77,14 @@ class Dense(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": None, "bias_regularizer": None,
                 "kernel_constraint": None, "bias_constraint": None}
+
+
+class Lambda(Layer):
+    """Refused: numbacnn has no automatic differentiation, so it cannot train through any function."""
+
+    def __init__(self, function=None, output_shape=None, mask=None, arguments=None, **kwargs):
+        name = getattr(function, "__name__", repr(function))
+        raise NotImplementedError(
+            f"Lambda({name}) is not available in numbacnn: it has no automatic differentiation, so a layer "
+            "needs its own backward. Write a Layer subclass with forward(x, training) and backward(grad) "
+            "instead (see the README section \"Custom layers\").")

@@ -1,8 +1,11 @@
-"""Dropout and SpatialDropout1D/2D/3D: inverted dropout in training, the identity at inference.
+"""Dropout, SpatialDropout1D/2D/3D, GaussianNoise, GaussianDropout (noise in training, the identity at
+inference) and ActivityRegularization.
 
-Masks are drawn from ``numbacnn.backend.rng()`` (so ``set_random_seed`` makes runs repeatable), or from
-the layer's own generator when it is given a ``seed``.
+Masks and noise are drawn from ``numbacnn.backend.rng()`` (so ``set_random_seed`` makes runs repeatable), or
+from the layer's own generator when it is given a ``seed``.
 """
+
+import math
 
 import numpy as np
 
@@ -135,3 +138,104 @@ class SpatialDropout3D(_SpatialDropout):
     """Dropout of whole 3-D feature maps of (batch, d1, d2, d3, channels) inputs."""
 
     _rank = 5
+
+
+def _check_unit_interval(name, value, include_one):
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and \
+        (0 <= value <= 1 if include_one else 0 <= value < 1)
+    if not ok:
+        raise ValueError(f"Invalid value received for argument `{name}`. Expected a float value between 0 "
+                         f"and 1{'' if include_one else ' (excluded)'}. Received: {name}={value}")
+
+
+class GaussianNoise(Layer):
+    """Adds zero-centred Gaussian noise of standard deviation ``stddev`` in training."""
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_unit_interval("stddev", stddev, True)
+        self.stddev = float(stddev)
+        self.seed = seed
+        self._generator = None if seed is None else np.random.default_rng(seed)
+
+    def forward(self, x, training=False):
+        if not training or self.stddev == 0:
+            return x
+        gen = self._generator if self._generator is not None else backend.rng()
+        k = ops()
+        noise = k.to_device(gen.standard_normal(x.shape, dtype=x.dtype))
+        return k.gaussian_noise_forward(x, noise, self.stddev)
+
+    def backward(self, grad):
+        return grad
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+class GaussianDropout(Layer):
+    """Multiplies by Gaussian noise of mean 1 and standard deviation sqrt(rate / (1 - rate)) in training."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_unit_interval("rate", rate, False)
+        self.rate = float(rate)
+        self.seed = seed
+        self._generator = None if seed is None else np.random.default_rng(seed)
+
+    def forward(self, x, training=False):
+        self._cache = None
+        if not training or self.rate == 0:
+            return x
+        gen = self._generator if self._generator is not None else backend.rng()
+        k = ops()
+        stddev = math.sqrt(self.rate / (1.0 - self.rate))
+        y, self._cache = k.gaussian_dropout_forward(
+            x, k.to_device(gen.standard_normal(x.shape, dtype=x.dtype)), stddev)
+        return y
+
+    def backward(self, grad):
+        if self._cache is None:
+            return grad
+        return ops().dropout_backward(grad, self._cache)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class ActivityRegularization(Layer):
+    """The identity, whose input pays ``(l1 * sum|x| + l2 * sum x^2) / batch_size`` (Keras's activity
+    regularizer, divided by the batch size as Keras 3 does).
+
+    Its gradient is added in backward, so training follows Keras's; ``losses`` holds the penalty of the last
+    call as a float, for a model to add to the loss it reports.
+    """
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.l1 = l1
+        self.l2 = l2
+        self._last = None
+
+    def forward(self, x, training=False):
+        self._last = x
+        if training:
+            self._cache = x
+        return x
+
+    @property
+    def losses(self):
+        """[the regularization loss of the last forward], or [] before any."""
+        if self._last is None:
+            return []
+        x = np.asarray(ops().to_host(self._last), dtype=np.float64)
+        return [float((self.l1 * np.abs(x).sum() + self.l2 * np.square(x).sum()) / max(x.shape[0], 1))]
+
+    def backward(self, grad):
+        x = self._cache
+        if not self.l1 and not self.l2:
+            return grad
+        return ops().activity_regularization_backward(x, grad, self.l1, self.l2, x.shape[0])
+
+    def get_config(self):
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}

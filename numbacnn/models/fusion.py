@@ -5,7 +5,8 @@ At inference (``Model.forward(training=False)`` without a hook) each chain
     Conv1D/2D/3D (linear activation) -> BatchNormalization (channels last) -> relu-like or tanh layer
     Conv (linear) -> BatchNormalization        or        Conv (linear) -> relu-like or tanh layer
 
-optionally followed by a max or average pooling whose strides are its window and whose padding is
+(DepthwiseConv1D/2D and SeparableConv1D/2D too, without a pooling), a convolution's chain optionally
+followed by a max or average pooling whose strides are its window and whose padding is
 'valid' (``Conv2D(..., activation="relu") -> MaxPooling2D()`` and LeNet-5's
 ``Conv2D(..., activation="tanh") -> AveragePooling2D()`` are such chains too), and whose intermediate
 tensors feed nothing else and are not the model's output, is computed by the convolution's
@@ -39,6 +40,7 @@ from .. import activations
 from ..kernels import ops
 from ..layers.activation import _ActivationLayer
 from ..layers.convolutional import BaseConv
+from ..layers.convolutional_depthwise import BaseDepthwiseConv
 from ..layers.normalization import BatchNormalization
 from ..layers.pooling import _Pooling
 
@@ -53,24 +55,47 @@ class FusedGroup(NamedTuple):
     last: object
 
 
-def plan(nodes, output_tensor):
-    """The groups of a topologically ordered node list: ``({id(conv node): FusedGroup}, absorbed)``
-    with ``absorbed`` the ids of the batch-norm and activation nodes the groups compute."""
+def _consumers(nodes):
+    """{id(tensor): [nodes reading it]} of a node list."""
     consumers = defaultdict(list)
     for node in nodes:
-        if node.input is not None:
-            consumers[id(node.input)].append(node)
+        for t in node.inputs:
+            consumers[id(t)].append(node)
+    return consumers
+
+
+def _sole_consumer(node, consumers, output_ids):
+    """The one node that reads ``node``'s (one) output, and reads only it; None when the output fans out
+    to several nodes, is one of the model's outputs, or feeds a merge."""
+    if len(node.outputs) != 1 or id(node.outputs[0]) in output_ids:
+        return None
+    readers = consumers[id(node.outputs[0])]
+    if len(readers) != 1 or not _single(readers[0]):
+        return None
+    return readers[0]
+
+
+def _single(node):
+    """A node that calls its layer on one tensor, giving one, whose output no activity regularizer reads."""
+    return (len(node.inputs) == 1 and len(node.outputs) == 1
+            and getattr(node.layer, "activity_regularizer", None) is None)
+
+
+def plan(nodes, output_tensors):
+    """The groups of a topologically ordered node list: ``({id(conv node): FusedGroup}, absorbed)``
+    with ``absorbed`` the ids of the batch-norm and activation nodes the groups compute. A chain never
+    crosses a tensor that fans out, feeds a merge, or is one of the model's ``output_tensors``."""
+    consumers = _consumers(nodes)
+    output_ids = {id(t) for t in output_tensors}
 
     def sole_consumer(node):
-        """The one node reading ``node``'s output, or None (several readers, or the model's output)."""
-        readers = consumers[id(node.output)]
-        if node.output is output_tensor or len(readers) != 1:
-            return None
-        return readers[0]
+        return _sole_consumer(node, consumers, output_ids)
 
     groups, absorbed = {}, set()
     for node in nodes:
-        own = activations.fused_form(node.layer.activation) if isinstance(node.layer, BaseConv) else None
+        if not (isinstance(node.layer, (BaseConv, BaseDepthwiseConv)) and _single(node)):
+            continue
+        own = activations.fused_form(node.layer.activation)
         if own is None:
             continue
         batchnorm = activation = pool = None
@@ -82,7 +107,8 @@ def plan(nodes, output_tensor):
             if nxt is not None and isinstance(nxt.layer, _ActivationLayer) and _fusable(nxt.layer._fn):
                 activation = nxt
                 nxt = sole_consumer(nxt)
-        if nxt is not None and _poolable(nxt.layer, node.layer.rank, average=True):
+        if nxt is not None and isinstance(node.layer, BaseConv) and _poolable(nxt.layer, node.layer.rank,
+                                                                               average=True):
             pool = nxt
         if batchnorm is None and activation is None and pool is None:
             continue
@@ -92,20 +118,18 @@ def plan(nodes, output_tensor):
     return groups, absorbed
 
 
-def training_plan(nodes, output_tensor):
+def training_plan(nodes, output_tensors):
     """``{id(conv node): pool node}`` for the chains training fuses, and the ids of the pool nodes."""
-    consumers = defaultdict(list)
-    for node in nodes:
-        if node.input is not None:
-            consumers[id(node.input)].append(node)
+    consumers = _consumers(nodes)
+    output_ids = {id(t) for t in output_tensors}
     groups = {}
     for node in nodes:
         layer = node.layer
-        if not isinstance(layer, BaseConv) or not layer.relu_fused_in_training():
+        if not (isinstance(layer, BaseConv) and _single(node) and layer.relu_fused_in_training()):
             continue
-        readers = consumers[id(node.output)]
-        if node.output is not output_tensor and len(readers) == 1 and _poolable(readers[0].layer, layer.rank):
-            groups[id(node)] = readers[0]
+        reader = _sole_consumer(node, consumers, output_ids)
+        if reader is not None and _poolable(reader.layer, layer.rank):
+            groups[id(node)] = reader
     return groups, {id(pool) for pool in groups.values()}
 
 

@@ -31,7 +31,7 @@ class Sequential(Model):
 
     def add(self, layer):
         if isinstance(layer, KerasTensor):
-            node_layer = layer._node.layer if layer._node is not None else None
+            node_layer = layer.node.layer if layer.node is not None else None
             if not isinstance(node_layer, InputLayer):
                 raise ValueError("Sequential.add() takes a layer or an Input(), received a tensor that is "
                                  "the output of another layer")
@@ -50,8 +50,10 @@ class Sequential(Model):
         self._stack.append(layer)
         if self._input_layer is None and len(self._stack) == 1:
             shape = layer._requested_input_shape
-            if shape is None and isinstance(layer, Model) and layer.built:
-                shape = layer.input.shape[1:]  # a built model brings its input shape
+            if shape is None and isinstance(layer, Model) and layer.built and len(layer.inputs) == 1:
+                shape = layer.inputs[0].shape[1:]  # a built model brings its input shape
+            elif shape is None and layer.built and isinstance(layer._build_input_shape, tuple):
+                shape = layer._build_input_shape[1:]  # so does a built layer, as in Keras 3
             if shape is not None:
                 self._input_layer = InputLayer(shape=shape, dtype=layer.dtype)
         if self.built:
@@ -83,11 +85,17 @@ class Sequential(Model):
         self._set_graph(inputs, x)
 
     def _extend(self, layer):
-        self._set_graph(self._input_tensor, layer(self._output_tensor))
+        self._set_graph(self._inputs[0], layer(self._outputs[0]))
 
     def _set_graph(self, inputs, outputs):
+        if isinstance(outputs, list):
+            raise ValueError(f'Sequential model "{self.name}": each layer must give one output; use the '
+                             "functional API (Model(inputs, outputs)) for layers with several")
         super()._set_graph(inputs, outputs)
-        self._layers = [n.layer for n in self._nodes if not isinstance(n.layer, InputLayer)]
+        self._layers = list(self._stack)
+
+    def _is_subclassed(self):
+        return False
 
     def _ensure_built(self, input_shape):
         if not self.built:
@@ -110,8 +118,3 @@ class Sequential(Model):
         if not self.built:
             self.build(input_shape)
         return super().compute_output_shape(input_shape)
-
-    def maybe_build(self, input_shape):
-        if not self.built:
-            self.build(tuple(input_shape))
-        self._check_input_shape(input_shape)

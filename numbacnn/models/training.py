@@ -3,6 +3,15 @@
 All training goes through :class:`numbacnn.models.trainer.Trainer`: ``fit`` is a loop of
 ``trainer.step()`` with Ctrl-C handling around it.
 
+Several inputs and outputs (Keras's rules): data is one array, a list in ``model.inputs`` /
+``model.outputs`` order, or a dict by input/output name. ``compile(loss=...)`` takes one loss (for every
+output), a list or a dict by output name (an output without a loss is not trained on), ``loss_weights``
+likewise, and ``metrics`` / ``weighted_metrics`` as a list (one output), a list of lists or a dict. The
+loss is the weighted sum of the outputs' losses; the logs are ``loss``, then ``<output>_loss`` and
+``<output>_<metric>`` for each output (``accuracy`` etc. alone for a one-output model). Sample weights
+(``sample_weight``, ``class_weight``, a third item of ``validation_data``) weigh each sample's loss
+(Keras's ``sum_over_batch_size``: sum(w * loss) / batch size) and the weighted metrics.
+
 Devices: the model computes on ``backend.get_device()``. Its weights, gradients and optimizer state move
 there once (at compile, or at the first fit / evaluate / predict after the device or the graph changed)
 and stay there; on CUDA only the batches cross the bus, and what the caller gets back (predictions,
@@ -10,9 +19,6 @@ losses, metrics) is copied to the host.
 """
 
 import math
-import signal
-import sys
-import threading
 import warnings
 
 import numpy as np
@@ -25,14 +31,36 @@ from ..callbacks import CallbackList
 from ..kernels import ops
 from ..layers.base import InputLayer, format_shape
 from ..utils.progbar import Progbar
+from . import interrupt
+from .data_adapters import StreamAdapter, is_stream
 from .trainer import NonFiniteLossError, Trainer
+
+
+def _positive_batch_size(batch_size, default=32):
+    batch_size = default if batch_size is None else batch_size
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or int(batch_size) <= 0:
+        raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}")
+    return int(batch_size)
+
+
+class _Output:
+    """What compile() set for one model output: its loss (or None), loss weight and metrics."""
+
+    __slots__ = ("name", "loss", "weight", "metrics", "weighted_metrics", "tracker")
+
+    def __init__(self, name, loss, weight, metrics, weighted_metrics):
+        self.name = name
+        self.loss = loss
+        self.weight = float(weight)
+        self.metrics = metrics
+        self.weighted_metrics = weighted_metrics
+        self.tracker = metrics_module.Mean(name=f"{name}_loss")
 
 
 class TrainingMixin:
     def __init__(self):
         self.optimizer = None
-        self.loss_fn = None
-        self.compiled_metrics = []
+        self._compiled = None  # [_Output] per model output, once compiled
         self._loss_tracker = None
         self.stop_training = False
         self.history = None
@@ -42,7 +70,7 @@ class TrainingMixin:
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto",
                 device=None, **kwargs):
-        """Choose the optimizer, the loss and the metrics (names or objects, as in Keras).
+        """Choose the optimizer, the loss(es) and the metrics (names or objects, as in Keras).
 
         ``device`` ('cpu' or 'cuda'; None keeps the current one) calls ``numbacnn.set_device(device)``:
         process-wide, and a RuntimeError ("no CUDA GPU found; use device='cpu'") when CUDA cannot be used.
@@ -57,11 +85,85 @@ class TrainingMixin:
         if device is not None:
             backend.set_device(device)
         self.optimizer = optimizers_module.get(optimizer)
-        self.loss_fn = losses_module.get(loss)
-        self.compiled_metrics = [metrics_module.get(m, loss=self.loss_fn) for m in (metrics or [])]
-        self._loss_tracker = metrics_module.Mean(name="loss")
-        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
+                                "loss_weights": loss_weights, "weighted_metrics": weighted_metrics}
+        self._resolve_compile()
         self._sync_device()
+
+    def _resolve_compile(self):
+        """compile()'s losses and metrics per output (again when the graph is built or changes)."""
+        settings = self._compile_config
+        names = self.output_names if self.built else ["output"]
+        losses = self._per_output("loss", settings["loss"], names, single_for_all=True)
+        if all(v is None for v in losses):
+            raise ValueError(f"compile(loss={settings['loss']!r}) names none of the outputs {names}")
+        weights = self._per_output("loss_weights", settings["loss_weights"], names, single_for_all=True)
+        metrics = self._per_output_metrics("metrics", settings["metrics"], names)
+        weighted = self._per_output_metrics("weighted_metrics", settings["weighted_metrics"], names)
+        outputs = []
+        for i, name in enumerate(names):
+            fn = losses_module.get(losses[i]) if losses[i] is not None else None
+            outputs.append(_Output(name, fn, 1.0 if weights[i] is None else weights[i],
+                                   [self._metric(m, fn, name, len(names)) for m in metrics[i]],
+                                   [self._metric(m, fn, name, len(names)) for m in weighted[i]]))
+        self._compiled = outputs
+        self._loss_tracker = metrics_module.Mean(name="loss")
+
+    @staticmethod
+    def _metric(identifier, loss, output_name, n_outputs):
+        metric = metrics_module.get(identifier, loss=loss)
+        if n_outputs > 1:
+            metric = _renamed(metric, f"{output_name}_{metric.name}")
+        return metric
+
+    def _per_output(self, what, value, names, single_for_all=False):
+        """``value`` (one item, a list or a dict by output name) as a list aligned with the outputs."""
+        n = len(names)
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(f"compile({what}=...): {unknown} are not outputs of model "
+                                 f'"{self.name}"; its outputs are {names}')
+            return [value.get(name) for name in names]
+        if isinstance(value, (list, tuple)):
+            if len(value) != n:
+                raise ValueError(f"compile({what}=...) has {len(value)} entries; model \"{self.name}\" has "
+                                 f"{n} outputs {names}")
+            return list(value)
+        return [value] * n if single_for_all or n == 1 else [value] + [None] * (n - 1)
+
+    def _per_output_metrics(self, what, value, names):
+        """Metrics as one list per output: a list (one output), a list of lists or a dict."""
+        n = len(names)
+        if value is None:
+            return [[] for _ in names]
+        if isinstance(value, dict):
+            per = self._per_output(what, value, names)
+            return [[] if v is None else (list(v) if isinstance(v, (list, tuple)) else [v]) for v in per]
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        if n == 1:
+            if len(value) == 1 and isinstance(value[0], (list, tuple)):
+                value = value[0]
+            return [list(value)]
+        if len(value) != n or not all(v is None or isinstance(v, (list, tuple, dict)) for v in value):
+            raise ValueError(f"compile({what}={value!r}): model \"{self.name}\" has {n} outputs {names}; "
+                             f"give the {what} as a dict by output name or as a list of {n} lists")
+        return [[] if v is None else list(v) for v in value]
+
+    @property
+    def loss_fn(self):
+        """The loss of the first output that has one (the model's loss for a one-output model)."""
+        if self._compiled is None:
+            return None
+        return next(o.loss for o in self._compiled if o.loss is not None)
+
+    @property
+    def compiled_metrics(self):
+        """Every metric of every output, in log order."""
+        if self._compiled is None:
+            return []
+        return [m for o in self._compiled for m in o.metrics + o.weighted_metrics]
 
     # ----- device --------------------------------------------------------------------------------
     def _sync_device(self):
@@ -77,137 +179,260 @@ class TrainingMixin:
             self.optimizer.place(k)
         self._device = device
 
-    def _place_input(self, x):
-        """A batch on the model's device: a copy on the GPU, ``x`` itself on the CPU."""
-        return ops().to_device(x) if self._device == "cuda" else x
+    def _place_inputs(self, xs):
+        """A batch (a list, one array per input) on the model's device: copies on the GPU, the arrays
+        themselves on the CPU."""
+        return [ops().to_device(x) for x in xs] if self._device == "cuda" else xs
 
     def _to_host(self, y):
         """An output for the caller: a host copy of a GPU array, ``y`` itself on the CPU."""
         return ops().to_host(y) if self._device == "cuda" else y
 
+    def _outputs_to_host(self, y):
+        return [self._to_host(v) for v in y] if isinstance(y, list) else self._to_host(y)
+
     @property
     def metrics_names(self):
-        return ["loss"] + [m.name for m in self.compiled_metrics]
+        names = ["loss"]
+        if self._compiled is not None and len(self._compiled) > 1:
+            names += [o.tracker.name for o in self._compiled if o.loss is not None]
+        return names + [m.name for m in self.compiled_metrics]
 
     def _require_compiled(self, what):
-        if self.loss_fn is None:
+        if self._compiled is None:
             raise RuntimeError(f'Model "{self.name}" must be compiled before {what}(): call '
                                "model.compile(optimizer, loss, metrics) first")
 
     # ----- data ------------------------------------------------------------------------------
     def _prepare_x(self, x):
+        """The input data as a list of arrays, one per model input (built and placed on the device)."""
         if x is None:
             raise ValueError(f'Model "{self.name}": x is None; give the input data as a numpy array')
-        x = np.asarray(x)
-        if x.dtype != np.dtype(self.dtype):
-            x = x.astype(self.dtype)
-        self._ensure_built(x.shape)
+        if not self.built:
+            sample = np.asarray(x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x)
+            self._ensure_built(sample.shape)
+        xs = [np.asarray(v) for v in self._flatten_inputs(x)]
+        xs = [v if v.dtype == np.dtype(self.dtype) else v.astype(self.dtype) for v in xs]
+        self._ensure_built(self._pack_in([v.shape for v in xs]))
+        n = {len(v) for v in xs}
+        if len(n) > 1:
+            raise ValueError(f'Model "{self.name}": the inputs have different numbers of samples '
+                             f"{[len(v) for v in xs]}")
         self._sync_device()
-        return x
+        return xs
 
-    def _prepare_xy(self, x, y):
-        x = self._prepare_x(x)
+    def _flatten_targets(self, y, what="y"):
+        """Targets (or sample weights) as a list aligned with the outputs (None where not given)."""
+        names = self.output_names
+        if isinstance(y, dict):
+            unknown = sorted(set(y) - set(names))
+            if unknown:
+                raise ValueError(f'Model "{self.name}": {what} has keys {unknown} that are not outputs; the '
+                                 f"outputs are {names}")
+            return [None if y.get(k) is None else np.asarray(y[k]) for k in names]
+        if len(names) > 1:
+            if not isinstance(y, (list, tuple)) or len(y) != len(names):
+                raise ValueError(f'Model "{self.name}" has {len(names)} outputs {names}; give {what} '
+                                 f"as a list of {len(names)} arrays or a dict by output name")
+            return [None if v is None else np.asarray(v) for v in y]
+        if isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape"):
+            y = y[0]
+        return [np.asarray(y)]
+
+    def _prepare_data(self, x, y, sample_weight=None, class_weight=None):
+        """(xs, ys, sample weights) as lists aligned with the inputs / outputs; checked against the model."""
+        xs = self._prepare_x(x)
         if y is None:
             raise ValueError(f'Model "{self.name}": y is None; training and evaluation need targets')
-        y = np.asarray(y)
-        if len(y) != len(x):
-            raise ValueError(f"Data cardinality is ambiguous: x has {len(x)} samples and y has {len(y)}; "
-                             "make sure both contain the same number of samples")
-        if len(x) == 0:
-            raise ValueError(f'Model "{self.name}": no samples given (x has shape {x.shape})')
-        if self.loss_fn is not None:
-            self._check_targets(y)
-        return x, y
+        ys = self._flatten_targets(y)
+        n = len(xs[0])
+        for name, v, out in zip(self.output_names, ys, self._compiled or [None] * len(ys)):
+            if v is None:
+                if out is not None and out.loss is not None:
+                    raise ValueError(f'Model "{self.name}": no targets given for output "{name}", which has '
+                                     "a loss")
+                continue
+            if len(v) != n:
+                raise ValueError(f"Data cardinality is ambiguous: x has {n} samples and y"
+                                 f"{'' if len(ys) == 1 else f' ({name})'} has {len(v)}; make sure both "
+                                 "contain the same number of samples")
+        if n == 0:
+            raise ValueError(f'Model "{self.name}": no samples given (x has shape {xs[0].shape})')
+        sws = self._sample_weights(sample_weight, class_weight, ys, n)
+        if self._compiled is not None:
+            self._check_targets(ys)
+        return xs, ys, sws
 
-    def _check_targets(self, y):
-        """Raise before any arithmetic if the targets cannot be scored against the model's output
-        (labels out of range, wrong shape): the loss is tried once on a uniform dummy prediction."""
-        out_shape = tuple(self.output.shape[1:])
-        dummy = np.full((len(y),) + out_shape, 1.0 / max(1, out_shape[-1] if out_shape else 1),
-                        dtype=self.dtype)
-        try:
-            self.loss_fn.value(y, dummy)
-        except ValueError as err:
-            layer = self._output_tensor._node.layer
-            raise ValueError(f'Targets do not fit the output of layer "{layer.name}" '
-                             f"({type(layer).__name__}), output shape {format_shape(self.output.shape)}, "
-                             f"targets shape {y.shape}: {err}") from None
+    def _sample_weights(self, sample_weight, class_weight, ys, n):
+        """Per-output sample weights (a list, or None when unweighted), with class_weight folded in."""
+        if sample_weight is None and class_weight is None:
+            return None
+        if sample_weight is None:
+            sws = [None] * len(ys)
+        elif isinstance(sample_weight, (dict, list, tuple)) and len(ys) > 1:
+            sws = self._flatten_targets(sample_weight, "sample_weight")
+        else:
+            sws = [np.asarray(sample_weight, dtype=np.float64)] * len(ys)
+        for sw in sws:
+            if sw is not None and (sw.ndim == 0 or len(sw) != n):
+                raise ValueError(f'Model "{self.name}": sample_weight has shape {sw.shape}; expected one '
+                                 f"weight per sample ({n},)")
+        if class_weight is not None:
+            if len(ys) > 1:
+                raise ValueError("class_weight is supported for models with one output only (as in Keras); "
+                                 "give sample_weight per output instead")
+            sws[0] = _class_weights(class_weight, ys[0]) * (1.0 if sws[0] is None else sws[0])
+        return sws
+
+    def _check_targets(self, ys):
+        """Raise before any arithmetic if the targets cannot be scored against an output (labels out of
+        range, wrong shape): each loss is tried once on a uniform dummy prediction."""
+        for tensor, out, y in zip(self._outputs, self._compiled, ys):
+            if out.loss is None or y is None:
+                continue
+            out_shape = tuple(tensor.shape[1:])
+            dummy = np.full((len(y),) + out_shape, 1.0 / max(1, out_shape[-1] if out_shape else 1),
+                            dtype=self.dtype)
+            try:
+                out.loss.value(y, dummy)
+            except ValueError as err:
+                layer = tensor._keras_history[0]
+                raise ValueError(f'Targets do not fit the output of layer "{layer.name}" '
+                                 f"({type(layer).__name__}), output shape {format_shape(tensor.shape)}, "
+                                 f"targets shape {y.shape}: {err}") from None
 
     # ----- one batch ---------------------------------------------------------------------------
     def _reset_metrics(self):
         self._loss_tracker.reset_state()
-        for m in self.compiled_metrics:
-            m.reset_state()
+        for out in self._compiled:
+            out.tracker.reset_state()
+            for m in out.metrics + out.weighted_metrics:
+                m.reset_state()
 
     def _metric_results(self):
         logs = {"loss": float(self._loss_tracker.result())}
+        if len(self._compiled) > 1:
+            for out in self._compiled:
+                if out.loss is not None:
+                    logs[out.tracker.name] = float(out.tracker.result())
         for m in self.compiled_metrics:
-            logs[m.name] = float(m.result())
+            value = m.result()  # F1Score(average=None), Precision(thresholds=[...]): an array, as in Keras
+            logs[m.name] = float(value) if np.ndim(value) == 0 else np.asarray(value)
         return logs
 
-    def _update_metrics(self, loss, y, y_pred):
-        self._loss_tracker.update_state(loss, sample_weight=len(y))
-        for m in self.compiled_metrics:
-            m.update_state(y, y_pred)
+    def _losses_and_gradients(self, ys, preds, sws):
+        """The weighted total loss, each output's loss, and the gradient for each output (None where an
+        output has no loss)."""
+        total, per_output, grads = 0.0, [], []
+        for i, (out, y, y_pred) in enumerate(zip(self._compiled, ys, preds)):
+            if out.loss is None or y is None:
+                per_output.append(None)
+                grads.append(None)
+                continue
+            sw = None if sws is None else sws[i]
+            value, grad = out.loss.value_and_gradient(y, y_pred, sw)
+            if out.weight != 1.0:
+                grad = ops().scale(grad, out.weight)
+            total += out.weight * value
+            per_output.append(value)
+            grads.append(grad)
+        return total, per_output, grads
+
+    def _update_metrics(self, loss, per_output, ys, preds, sws):
+        batch = len(next(y for y in ys if y is not None))
+        self._loss_tracker.update_state(loss, sample_weight=batch)
+        for i, (out, y, y_pred) in enumerate(zip(self._compiled, ys, preds)):
+            if per_output[i] is not None:
+                out.tracker.update_state(per_output[i], sample_weight=batch)
+            if y is None:
+                continue
+            for m in out.metrics:
+                m.update_state(y, y_pred)
+            for m in out.weighted_metrics:
+                m.update_state(y, y_pred, sample_weight=None if sws is None else sws[i])
         return self._metric_results()
 
-    def _train_step(self, x, y):
-        """Forward, loss, backward and one optimizer update on a batch (``x`` on the model's device, ``y`` on
-        the host); returns the running logs."""
+    def _as_list(self, y_pred):
+        return y_pred if isinstance(y_pred, list) else [y_pred]
+
+    def _train_step(self, xs, ys, sws=None):
+        """Forward, loss, backward and one optimizer update on a batch (``xs`` on the model's device,
+        ``ys`` and ``sws`` on the host); returns the running logs."""
         k = ops()
         trainable = self.trainable_weights
         for w in trainable:
             k.fill(w.grad, 0)
-        y_pred = self.forward(x, training=True)
-        loss, grad = self.loss_fn.value_and_gradient(y, y_pred)
+        preds = self._as_list(self.forward(xs, training=True))
+        loss, per_output, grads = self._losses_and_gradients(ys, preds, sws)
+        loss += self._penalties(trainable)
         if not math.isfinite(loss):
             self._cache = None
             raise NonFiniteLossError(str(loss))
         if self.compiled_metrics:  # now, while the GPU has nothing queued after the loss
-            y_pred = self._to_host(y_pred)
+            preds = [self._to_host(p) for p in preds]
         self.input_grad_needed = False  # nobody needs d(loss)/d(x) of the data
         try:
-            self.backward(grad)
+            self.backward(self._pack_out(grads))
         finally:
             self.input_grad_needed = True
         self._cache = None
-        self.optimizer.apply(trainable)
-        return self._update_metrics(loss, y, y_pred)
+        _add_regularizer_gradients(trainable)
+        with interrupt.critical():  # a second Ctrl-C never leaves some weights stepped and others not
+            self.optimizer.apply(trainable)
+            _apply_constraints(trainable)
+        return self._update_metrics(loss, per_output, ys, preds, sws)
 
-    def _test_step(self, x, y):
-        y_pred = self.forward(self._place_input(x), training=False)
-        loss = self.loss_fn(y, y_pred)
-        return self._update_metrics(loss, y, self._to_host(y_pred) if self.compiled_metrics else y_pred)
+    def _test_step(self, xs, ys, sws=None):
+        preds = self._as_list(self.forward(self._place_inputs(xs), training=False))
+        total, per_output = 0.0, []
+        for i, (out, y, y_pred) in enumerate(zip(self._compiled, ys, preds)):
+            if out.loss is None or y is None:
+                per_output.append(None)
+                continue
+            value = out.loss(y, y_pred, None if sws is None else sws[i])
+            total += out.weight * value
+            per_output.append(value)
+        total += self._penalties(self.trainable_weights)
+        if self.compiled_metrics:
+            preds = [self._to_host(p) for p in preds]
+        return self._update_metrics(total, per_output, ys, preds, sws)
+
+    def _penalties(self, weights):
+        """The regularizers' share of the loss: weight penalties and the last forward's activity ones."""
+        total = self.activity_penalty()
+        for w in weights:
+            if w.regularizer is not None:
+                total += w.regularizer(ops().to_host(w.value))
+        return total
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
-        if sample_weight is not None or class_weight is not None:
-            raise ValueError("train_on_batch: sample_weight and class_weight are not supported")
-        x, y = self._prepare_xy(x, y)
+        xs, ys, sws = self._prepare_data(x, y, sample_weight, class_weight)
         self._reset_metrics()
-        logs = self._train_step(self._place_input(x), y)
+        logs = self._train_step(self._place_inputs(xs), ys, sws)
         return self._format_logs(logs, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
-        x, y = self._prepare_xy(x, y)
+        xs, ys, sws = self._prepare_data(x, y, sample_weight)
         self._reset_metrics()
-        return self._format_logs(self._test_step(x, y), return_dict)
+        return self._format_logs(self._test_step(xs, ys, sws), return_dict)
 
     def predict_on_batch(self, x):
         """The outputs for ``x`` as one batch (inference mode), as Keras's ``predict_on_batch``: one
         forward pass whatever its size, no progress bar; works uncompiled, as ``predict`` does."""
-        return self._to_host(self.forward(self._place_input(self._prepare_x(x)), training=False))
+        out = self._outputs_to_host(self.forward(self._place_inputs(self._prepare_x(x)), training=False))
+        return self._structure_outputs(out)
 
     def _format_logs(self, logs, return_dict):
         if return_dict:
             return logs
-        values = [logs["loss"]] + [logs[m.name] for m in self.compiled_metrics]
+        values = [logs[name] for name in self.metrics_names]
         return values[0] if len(values) == 1 else values
 
     # ----- fit -----------------------------------------------------------------------------------
-    def make_trainer(self, x, y, **kwargs):
+    def make_trainer(self, x, y=None, **kwargs):
         """A :class:`Trainer` over (x, y) with fit()'s keyword arguments, for stepping by hand."""
         self._require_compiled("make_trainer")
         return Trainer(self, x, y, **kwargs)
@@ -222,35 +447,26 @@ class TrainingMixin:
             warnings.warn("fit(nb_epoch=...) is the Keras 1 spelling; use epochs=", DeprecationWarning,
                           stacklevel=2)
             epochs = nb_epoch
-        unsupported = {"class_weight": class_weight, "sample_weight": sample_weight,
-                       "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps}
-        given = [k for k, v in unsupported.items() if v is not None]
-        if given or validation_freq != 1:
-            raise ValueError(f"fit(): {', '.join(given) or 'validation_freq'} is not supported by numbacnn")
+        if validation_freq != 1:
+            raise ValueError("fit(): validation_freq is not supported by numbacnn: it validates after every "
+                             "epoch (validation_freq=1)")
         verbose = 1 if verbose == "auto" else int(verbose)
         trainer = self.make_trainer(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                                     validation_data=validation_data, validation_split=validation_split,
                                     shuffle=shuffle, callbacks=callbacks, initial_epoch=initial_epoch,
-                                    validation_batch_size=validation_batch_size)
-        interrupted = _InterruptFlag()
-        with interrupted:
-            try:
-                while not trainer.finished:
-                    trainer.step()
-                    if interrupted.raised:
-                        print(f"\nTraining interrupted at epoch {trainer.epoch + 1}, after batch "
-                              f"{trainer.batch}: the model keeps the weights of the last finished batch.",
-                              file=sys.stderr)
-                        break
-            finally:
-                trainer.close()
+                                    validation_batch_size=validation_batch_size, sample_weight=sample_weight,
+                                    class_weight=class_weight, steps_per_epoch=steps_per_epoch,
+                                    validation_steps=validation_steps)
+        self.last_interrupt = interrupt.run(trainer)  # None, or (epoch, batch) where Ctrl-C stopped it
+        if trainer.epoch > initial_epoch or trainer.batch:  # as Keras: EMA weights written back after fit
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         self.history = trainer.history
         return trainer.history
 
     # ----- evaluate / predict --------------------------------------------------------------------
-    def _evaluate_arrays(self, x, y, batch_size=32, callbacks=None, verbose=0):
+    def _evaluate_arrays(self, xs, ys, sws=None, batch_size=32, callbacks=None, verbose=0):
         self._reset_metrics()
-        steps = math.ceil(len(x) / batch_size)
+        steps = math.ceil(len(xs[0]) / batch_size)
         bar = Progbar(steps, verbose=verbose) if verbose else None
         if callbacks is not None:
             callbacks.on_test_begin()
@@ -259,7 +475,8 @@ class TrainingMixin:
             if callbacks is not None:
                 callbacks.on_test_batch_begin(i)
             sl = slice(i * batch_size, (i + 1) * batch_size)
-            logs = self._test_step(x[sl], y[sl])
+            batch_sws = None if sws is None else _slice(sws, sl)
+            logs = self._test_step([x[sl] for x in xs], _slice(ys, sl), batch_sws)
             if callbacks is not None:
                 callbacks.on_test_batch_end(i, dict(logs))
             if bar is not None:
@@ -272,68 +489,164 @@ class TrainingMixin:
                  callbacks=None, return_dict=False):
         """Loss and metrics on (x, y): ``[loss, accuracy]`` (or the loss alone, or a dict)."""
         self._require_compiled("evaluate")
-        if sample_weight is not None or steps is not None:
-            raise ValueError("evaluate(): sample_weight and steps are not supported by numbacnn")
-        x, y = self._prepare_xy(x, y)
+        if is_stream(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError("evaluate(): when x is a generator or a PyDataset, its batches hold the "
+                                 "targets (and sample weights); do not also pass y or sample_weight")
+            stream = StreamAdapter(x, steps=steps, who="evaluate(x=...)")
+            cbs = CallbackList(callbacks, model=self) if callbacks else None
+            verbose = 1 if verbose == "auto" else int(verbose)
+            try:
+                logs = self._evaluate_stream(stream, callbacks=cbs, verbose=verbose)
+            finally:
+                stream.close()
+            return self._format_logs(logs, return_dict)
+        if steps is not None:
+            raise ValueError("evaluate(steps=...) bounds the batches of a generator or a PyDataset; with "
+                             "arrays, slice them")
+        batch_size = _positive_batch_size(batch_size)
+        xs, ys, sws = self._prepare_data(x, y, sample_weight)
         verbose = 1 if verbose == "auto" else int(verbose)
         cbs = CallbackList(callbacks, model=self) if callbacks else None
-        logs = self._evaluate_arrays(x, y, batch_size=batch_size or 32, callbacks=cbs, verbose=verbose)
+        logs = self._evaluate_arrays(xs, ys, sws, batch_size=batch_size, callbacks=cbs, verbose=verbose)
         return self._format_logs(logs, return_dict)
 
+    def _evaluate_stream(self, stream, callbacks=None, verbose=0):
+        """evaluate() over one epoch of a :class:`StreamAdapter` (batches loaded in the background)."""
+        self._reset_metrics()
+        bar = Progbar(stream.num_batches, verbose=verbose) if verbose else None
+        if callbacks is not None:
+            callbacks.on_test_begin()
+        logs = {}
+        i = -1
+        for i, (x, y, sample_weight) in enumerate(stream.epoch()):
+            if y is None:
+                raise ValueError(f"{stream.who}: batch {i + 1} has no targets; evaluation batches are (x, y) "
+                                 "or (x, y, sample_weight)")
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(i)
+            logs = self._test_step(*self._prepare_data(x, y, sample_weight))
+            if callbacks is not None:
+                callbacks.on_test_batch_end(i, dict(logs))
+            if bar is not None:
+                bar.update(i + 1, list(logs.items()), finalize=False)
+        if i < 0:
+            raise ValueError(f"{stream.who}: the data gave no batches to evaluate")
+        if bar is not None:
+            bar.target = i + 1
+            bar.update(i + 1, list(logs.items()), finalize=True)
+        if callbacks is not None:
+            callbacks.on_test_end(dict(logs))
+        return logs
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Outputs for ``x``, computed ``batch_size`` samples at a time (inference mode)."""
-        x = self._prepare_x(x)
-        batch_size = int(batch_size or 32)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, received {batch_size}")
+        """Outputs for ``x``, computed ``batch_size`` samples at a time (inference mode): one array, or a
+        list (a dict) for a model with several outputs. ``x`` may be a generator or a PyDataset (of ``x``
+        or ``(x, ...)`` batches; ``steps`` of them at most)."""
+        if is_stream(x):
+            return self._predict_stream(x, steps, 0 if verbose == "auto" else int(verbose))
+        batch_size = _positive_batch_size(batch_size)
+        xs = self._prepare_x(x)
         verbose = 0 if verbose == "auto" else int(verbose)
-        steps = math.ceil(len(x) / batch_size)
+        n = len(xs[0])
+        steps = math.ceil(n / batch_size)
         bar = Progbar(steps, verbose=verbose) if verbose else None
-        out = None
+        outs = None
         for i in range(steps):
             sl = slice(i * batch_size, (i + 1) * batch_size)
-            y = self._to_host(self.forward(self._place_input(x[sl]), training=False))
-            if out is None:
-                out = np.empty((len(x),) + y.shape[1:], dtype=y.dtype)
-            out[sl] = y
+            ys = self._as_list(self._outputs_to_host(
+                self.forward(self._place_inputs([v[sl] for v in xs]), training=False)))
+            if outs is None:
+                outs = [np.empty((n,) + y.shape[1:], dtype=y.dtype) for y in ys]
+            for out, y in zip(outs, ys):
+                out[sl] = y
             if bar is not None:
                 bar.update(i + 1)
-        if out is None:
-            out = np.empty((0,) + tuple(self.output.shape[1:]), dtype=self.dtype)
+        if outs is None:
+            outs = [np.empty((0,) + tuple(t.shape[1:]), dtype=self.dtype) for t in self._outputs]
+        return self._structure_outputs(self._pack_out(outs))
+
+    def _predict_stream(self, data, steps, verbose):
+        stream = StreamAdapter(data, steps=steps, who="predict(x=...)")
+        bar = Progbar(stream.num_batches, verbose=verbose) if verbose else None
+        chunks = []
+        try:
+            for i, (x, _, _) in enumerate(stream.epoch()):
+                xs = self._prepare_x(x)
+                chunks.append(self._as_list(self._outputs_to_host(
+                    self.forward(self._place_inputs(xs), training=False))))
+                if bar is not None:
+                    bar.update(i + 1, finalize=False)
+        finally:
+            stream.close()
+        if bar is not None:
+            bar.target = len(chunks)
+            bar.update(len(chunks), finalize=True)
+        if not chunks:
+            outs = [np.empty((0,) + tuple(t.shape[1:]), dtype=self.dtype) for t in self._outputs]
+        else:
+            outs = [np.concatenate(parts) for parts in zip(*chunks)]
+        return self._structure_outputs(self._pack_out(outs))
+
+    def _structure_outputs(self, out):
+        """Outputs as the model declared them: a dict by key for dict outputs."""
+        if self._output_keys:
+            return dict(zip(self._output_keys, out))
         return out
 
     def activations(self, x):
-        """[(layer name, output)] for every layer, inference mode, for the batch ``x`` (host arrays)."""
-        x = self._prepare_x(x)
+        """[(layer name, output)] for every layer call, inference mode, for the batch ``x`` (host arrays);
+        a layer with several outputs gives one entry per output, named ``name[i]``."""
+        xs = self._prepare_x(x)
         found = []
 
         def keep(layer, y):
-            if not isinstance(layer, InputLayer):
+            if isinstance(layer, InputLayer):
+                return
+            if isinstance(y, list):
+                found.extend((f"{layer.name}[{i}]", self._to_host(v)) for i, v in enumerate(y))
+            else:
                 found.append((layer.name, self._to_host(y)))
 
-        self.forward(self._place_input(x), training=False, hook=keep)
+        self.forward(self._place_inputs(xs), training=False, hook=keep)
         return found
 
 
-class _InterruptFlag:
-    """Within the block, the first Ctrl-C only sets ``raised`` (fit stops after the batch); a second one
-    interrupts at once. Only the main thread can own signal handlers; elsewhere this does nothing."""
+def _renamed(metric, name):
+    metric.name = name
+    return metric
 
-    def __init__(self):
-        self.raised = False
-        self._old = None
 
-    def _handler(self, signum, frame):
-        if self.raised:
-            raise KeyboardInterrupt
-        self.raised = True
+def _add_regularizer_gradients(weights):
+    """w.grad += d(regularizer(w))/dw for the regularized weights."""
+    k = ops()
+    for w in weights:
+        if w.regularizer is not None:
+            host = k.to_host(w.value)
+            k.add_into(w.grad, k.to_device(w.regularizer.gradient(host).astype(host.dtype)))
 
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        return self
 
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        return False
+def _apply_constraints(weights):
+    """Keras applies a weight's constraint right after each update."""
+    for w in weights:
+        if w.constraint is not None:
+            w.assign(w.constraint(w.numpy()))
+
+
+def _slice(arrays, sl):
+    return [None if a is None else a[sl] for a in arrays]
+
+
+def _class_weights(class_weight, y):
+    """Per-sample weights from ``{class index: weight}``; one-hot targets are read by their argmax."""
+    y = np.asarray(y)
+    labels = np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0]
+    labels = labels.astype(np.int64)
+    missing = sorted(set(np.unique(labels).tolist()) - {int(k) for k in class_weight})
+    if missing:
+        raise ValueError(f"class_weight has no weight for class(es) {missing}; give one for every class in y "
+                         f"(received keys {sorted(class_weight)})")
+    table = np.zeros(int(max(max(class_weight), labels.max())) + 1)
+    for k, v in class_weight.items():
+        table[int(k)] = float(v)
+    return table[labels]

@@ -12,6 +12,7 @@ json.loads only; classes come from :data:`LAYER_REGISTRY` or the caller's ``cust
 cannot be read or does not fit the model raises :class:`SaveFileError` (a ValueError) naming the file.
 """
 
+from .._names import missing_name
 from .hdf5 import SaveFileError, load_weights, save_weights
 from .mixin import SavingMixin
 from .model_file import load_model, save_model
@@ -19,3 +20,6 @@ from .serialization import LAYER_REGISTRY, model_from_config, model_from_json
 
 __all__ = ["LAYER_REGISTRY", "SaveFileError", "SavingMixin", "load_model", "load_weights",
            "model_from_config", "model_from_json", "save_model", "save_weights"]
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

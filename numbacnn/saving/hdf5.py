@@ -503,7 +503,7 @@ def _load_optimizer_vars(path, f, model):
     if optimizer is None or "optimizer" not in f:
         return
     datasets = _vars_arrays(f["optimizer"])
-    if len(datasets) > 2 and not optimizer.built:  # compiled, never stepped: build it as its first step would
+    if len(datasets) > len(optimizer._head()) and not optimizer.built:  # compiled, never stepped: build it
         optimizer.build(model.trainable_weights)
     problem, arrays = read_optimizer_state(path, optimizer, datasets, [f"optimizer variable {i}"
                                                                        for i in range(len(datasets))])

@@ -30,8 +30,9 @@ class SavingMixin:
         return serialization.model_to_json(self, **kwargs)
 
     def save(self, filepath, overwrite=True, include_optimizer=True):
-        """Architecture, weights, compile settings and optimizer state in one HDF5 (.h5) file, written
-        atomically; ``numbacnn.models.load_model`` reads it back."""
+        """Architecture, weights, compile settings and optimizer state in one file, written atomically:
+        Keras 3's ``.keras`` archive, or Keras 2's HDF5 for ``.h5``; ``numbacnn.models.load_model`` (and
+        Keras) read it back."""
         model_file.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def get_config(self):

@@ -34,6 +34,7 @@ from .hdf5 import (
     write_keras2_weights,
     write_string_list,
 )
+from .keras_file import is_keras_file, load_keras, save_keras
 from .optimizer_state import keras_state, set_keras_state
 from .serialization import compile_config, compile_from_config, json_dumps, model_from_config, serialize_model
 
@@ -41,16 +42,18 @@ __all__ = ["save_model", "load_model"]
 
 
 def _check_name(path):
-    if path.endswith(".keras"):
-        raise ValueError(f"{path!r}: numbacnn saves whole models in Keras's HDF5 format; use a name ending "
-                         "in .h5 (the .keras zip format is not supported)")
     if not path.endswith((".h5", ".hdf5")):
-        raise ValueError(f"model.save: the file name must end in .h5 or .hdf5, received {path!r}")
+        raise ValueError(f"model.save: the file name must end in .keras (Keras 3's format) or .h5 / .hdf5 "
+                         f"(Keras 2's HDF5 format), received {path!r}")
 
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
-    """Architecture, weights, compile settings and optimizer state of ``model`` in one HDF5 file."""
+    """Architecture, weights, compile settings and optimizer state of ``model`` in one file: a Keras 3
+    ``.keras`` archive, or Keras 2's whole-model HDF5 for ``.h5`` / ``.hdf5``."""
     path = os.fspath(filepath)
+    if path.endswith(".keras"):
+        save_keras(model, path, overwrite=overwrite, include_optimizer=include_optimizer)
+        return
     _check_name(path)
     if not model.built:
         raise ValueError(f'Model "{model.name}" is not built yet: give the first layer an input_shape, start '
@@ -84,13 +87,15 @@ def _json_attr(path, f, name):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """The model saved by ``model.save`` (or by Keras into an .h5 file), compiled when it was.
+    """The model saved by ``model.save`` (or by Keras, as .keras or .h5), compiled when it was.
 
     Nothing in the file is executed: the architecture is JSON read with json.loads, the layer classes come
     from numbacnn's registry or ``custom_objects`` (``safe_mode`` is accepted for Keras compatibility;
     numbacnn is always safe).
     """
     path = os.fspath(filepath)
+    if is_keras_file(path):
+        return load_keras(path, custom_objects=custom_objects, compile=compile)
     with open_h5(path) as f:
         if "model_config" not in f.attrs:
             raise SaveFileError(f"{path}: no model_config attribute, so it is not a whole-model file (a "

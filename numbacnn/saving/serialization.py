@@ -46,6 +46,7 @@ __all__ = ["LAYER_REGISTRY", "serialize_layer", "deserialize_layer", "model_conf
            "json_dumps"]
 
 _MODEL_CLASS_NAMES = ("Sequential", "Functional", "Model")
+_CODE_CLASS_NAMES = ("Lambda", "TFOpLambda", "__lambda__")  # configs that carry Python code
 # Options that only mean something together with an option numbacnn refuses anyway.
 _IGNORED_OPTIONS = frozenset({"renorm_momentum", "jit_compile", "is_legacy_optimizer"})
 
@@ -54,7 +55,8 @@ def _build_registry():
     registry = {}
     for name in layers_module.__all__:
         obj = getattr(layers_module, name)
-        if isinstance(obj, type) and issubclass(obj, Layer) and obj not in (Layer, layers_module.BaseConv):
+        if isinstance(obj, type) and issubclass(obj, Layer) and obj not in (
+                Layer, layers_module.BaseConv, layers_module.Lambda):
             registry[name] = obj
     return registry
 
@@ -92,28 +94,44 @@ def _shape(shape):
 
 
 def _history(tensor, node_index):
-    node = tensor._node
-    return [node.layer.name, node_index[id(node)], 0]
+    layer, _, tensor_index = tensor._keras_history
+    return [layer.name, node_index[id(tensor.node)], tensor_index]
+
+
+def _tensor_entry(tensor, node_index):
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": _shape(tensor.shape), "dtype": tensor.dtype,
+                       "keras_history": _history(tensor, node_index)}}
+
+
+def _io_entry(model, tensors, keys, node_index):
+    """Keras's input_layers / output_layers: one triple, a list of them, or a dict by key."""
+    triples = [_history(t, node_index) for t in tensors]
+    if keys is False:
+        return triples[0]
+    return dict(zip(keys, triples)) if keys else triples
 
 
 def _functional_config(model, legacy):
     nodes_of = {}
-    for node in model._nodes:
-        nodes_of.setdefault(id(node.layer), []).append(node)
-    node_index = {id(n): nodes.index(n) for nodes in nodes_of.values() for n in nodes}
+    for layer in model.layers:  # a layer's node index counts its calls within this model, as Keras's
+        nodes_of[id(layer)] = [n for n in layer._inbound_nodes if any(n is m for m in model._nodes)]
+    node_index = {id(n): i for nodes in nodes_of.values() for i, n in enumerate(nodes)}
     entries = []
     for layer in model.layers:
         entry = serialize_layer(layer, legacy=legacy)
         entry["name"] = layer.name
-        entry["inbound_nodes"] = [
-            {"args": [{"class_name": "__keras_tensor__",
-                       "config": {"shape": _shape(n.input.shape), "dtype": n.input.dtype,
-                                  "keras_history": _history(n.input, node_index)}}], "kwargs": {}}
-            for n in nodes_of.get(id(layer), []) if n.input is not None]
+        inbound = []
+        for n in nodes_of.get(id(layer), []):
+            if n.is_input:
+                continue
+            args = [_tensor_entry(t, node_index) for t in n.inputs]
+            inbound.append({"args": [args] if n.list_input else args, "kwargs": {}})
+        entry["inbound_nodes"] = inbound
         entries.append(entry)
     return {"name": model.name, "trainable": model.trainable, "layers": entries,
-            "input_layers": _history(model.input, node_index),
-            "output_layers": _history(model.output, node_index)}
+            "input_layers": _io_entry(model, model.inputs, model._input_keys, node_index),
+            "output_layers": _io_entry(model, model.outputs, model._output_keys, node_index)}
 
 
 def model_config(model, legacy=False):
@@ -122,11 +140,11 @@ def model_config(model, legacy=False):
         return _functional_config(model, legacy)
     entries = []
     if model.built:
-        entries.append(serialize_layer(model.input._node.layer, legacy=legacy))
+        entries.append(serialize_layer(model.inputs[0].node.layer, legacy=legacy))
     entries.extend(serialize_layer(layer, legacy=legacy) for layer in model.layers)
     config = {"name": model.name, "trainable": model.trainable, "dtype": model.dtype, "layers": entries}
     if model.built:
-        config["build_input_shape"] = _shape(model.input.shape)
+        config["build_input_shape"] = _shape(model.inputs[0].shape)
     return config
 
 
@@ -137,9 +155,9 @@ def serialize_layer(layer, legacy=False):
         config = model_config(layer, legacy=legacy)
         sequential = class_name == "Sequential"
         module, registered = ("keras", None) if sequential else ("keras.src.models.functional", "Functional")
-        build = {"input_shape": _shape(layer.input.shape) if sequential and layer.built else None}
+        build = {"input_shape": _shape(layer.inputs[0].shape) if sequential and layer.built else None}
     else:
-        config = layer.get_config()
+        config = {**layer.get_config(), **layer._weight_option_config()}
         module, registered = "keras.layers", None
         build = ({"input_shape": _shape(layer.input_shape)}
                  if layer.built and layer.weights and not isinstance(layer, InputLayer) else None)
@@ -173,6 +191,8 @@ def _serialize_item(item, module, legacy):
         return item
     if isinstance(item, (list, tuple)):
         return [_serialize_item(i, module, legacy) for i in item]
+    if isinstance(item, dict):  # per output name
+        return {k: _serialize_item(v, module, legacy) for k, v in item.items()}
     if hasattr(item, "get_config"):
         out = module.serialize(item)
         return {"class_name": out["class_name"], "config": out["config"]} if legacy else out
@@ -188,12 +208,14 @@ def compile_config(model, legacy=False):
         return None
     loss = _serialize_item(settings["loss"], losses_module, legacy)
     metrics = _serialize_item(settings["metrics"], metrics_module, legacy)
+    weighted = _serialize_item(settings.get("weighted_metrics"), metrics_module, legacy)
+    loss_weights = settings.get("loss_weights")
     if legacy:
-        return {"loss": loss, "metrics": metrics, "weighted_metrics": None, "loss_weights": None,
+        return {"loss": loss, "metrics": metrics, "weighted_metrics": weighted, "loss_weights": loss_weights,
                 "optimizer_config": {"class_name": type(optimizer).__name__,
                                      "config": optimizer.get_config()}}
-    return {"optimizer": optimizers_module.serialize(optimizer), "loss": loss, "loss_weights": None,
-            "metrics": metrics, "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
+    return {"optimizer": optimizers_module.serialize(optimizer), "loss": loss, "loss_weights": loss_weights,
+            "metrics": metrics, "weighted_metrics": weighted, "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
 
 
@@ -258,6 +280,11 @@ def deserialize_layer(entry, custom_objects=None):
     if not isinstance(entry, dict) or "class_name" not in entry:
         raise ValueError(f"A layer config must be a dict with a 'class_name', received {entry!r}")
     class_name = entry["class_name"]
+    if class_name in _CODE_CLASS_NAMES and class_name not in custom_objects:
+        raise ValueError(f"The model config has a {class_name} layer, whose Python code is stored in the "
+                         "file; numbacnn never runs code from a file. Rebuild that part with numbacnn "
+                         f"layers, or pass custom_objects={{{class_name!r}: YourLayerClass}} with a Layer "
+                         "subclass")
     if class_name in _MODEL_CLASS_NAMES and class_name not in custom_objects:
         return model_from_config(entry, custom_objects)
     cls = _lookup(class_name, entry.get("registered_name"), custom_objects)
@@ -286,65 +313,78 @@ def _sequential_from_config(config, entry, custom_objects):
     return model
 
 
-def _node_source(node, layer_name):
-    """(layer name, node index) of the one tensor a node (Keras 3 or Keras 2 form) takes."""
+def _node_sources(node):
+    """([(layer name, node index, tensor index)], called on a list) of a node, Keras 3's or Keras 2's form."""
     if isinstance(node, dict):
         args = node.get("args") or []
-        sources = args[0] if len(args) == 1 and isinstance(args[0], list) else args
-        sources = [s["config"]["keras_history"] for s in sources]
+        as_list = len(args) == 1 and isinstance(args[0], list)
+        sources = args[0] if as_list else args
+        triples = [tuple(s["config"]["keras_history"][:3]) for s in sources]
     else:
-        sources = [list(s)[:3] for s in node]
-    if len(sources) != 1:
-        raise ValueError(f'Layer "{layer_name}" is called on {len(sources)} tensors in the config; numbacnn '
-                         "layers take exactly one input")
-    name, node_index, tensor_index = sources[0][:3]
-    if tensor_index != 0:
-        raise ValueError(f'Layer "{layer_name}" takes output {tensor_index} of layer "{name}"; numbacnn '
-                         "layers have one output")
-    return name, int(node_index)
+        triples = [tuple(list(s)[:3]) for s in node]
+        as_list = len(triples) > 1
+    return [(name, int(i), int(j)) for name, i, j in triples], as_list
 
 
-def _one_tensor(spec, what):
-    """[name, node, tensor] or [[name, node, tensor]] -> (name, node)."""
+def _io_specs(spec):
+    """input_layers / output_layers as ([(name, node, tensor)], keys): one triple, a list, or a dict."""
+    if isinstance(spec, dict):
+        keys = sorted(spec)
+        return [tuple(spec[k][:3]) for k in keys], keys
     if spec and isinstance(spec[0], (list, tuple)):
-        if len(spec) != 1:
-            raise ValueError(f"numbacnn models have one input and one output; the config lists {len(spec)} "
-                             f"{what}")
-        spec = spec[0]
-    return spec[0], int(spec[1])
+        return [tuple(s[:3]) for s in spec], None
+    return [tuple(spec[:3])], False
 
 
 def _functional_from_config(config, custom_objects):
     from ..models import Model
 
-    pending, tensors, made = [], {}, {}
+    pending, outputs_of, made = [], {}, {}
     for entry in config.get("layers", []):
         layer = deserialize_layer(entry, custom_objects)
         name = entry.get("name") or layer.name
-        sources = [_node_source(node, name) for node in entry.get("inbound_nodes") or []]
-        pending.append((name, layer, sources))
+        calls = [_node_sources(node) for node in entry.get("inbound_nodes") or []]
+        pending.append((name, layer, calls))
         made[name] = 0
         if isinstance(layer, InputLayer):
-            tensors[(name, 0)] = layer.output
+            outputs_of[(name, 0)] = [layer.output]
             made[name] = 1
+
+    def tensor(source):
+        name, node_index, tensor_index = source
+        outs = outputs_of.get((name, node_index))
+        if outs is None:
+            return None
+        if tensor_index >= len(outs):
+            raise ValueError(f'The model config reads output {tensor_index} of layer "{name}", which gives '
+                             f"{len(outs)}")
+        return outs[tensor_index]
+
     progress = True
     while progress:
         progress = False
-        for name, layer, sources in pending:
-            while sources and sources[0] in tensors:
-                tensors[(name, made[name])] = layer(tensors[sources.pop(0)])
+        for name, layer, calls in pending:
+            while calls and all(tensor(s) is not None for s in calls[0][0]):
+                sources, as_list = calls.pop(0)
+                args = [tensor(s) for s in sources]
+                out = layer(args if as_list else args[0])
+                outputs_of[(name, made[name])] = out if isinstance(out, list) else [out]
                 made[name] += 1
                 progress = True
-    waiting = [(name, sources[0]) for name, _, sources in pending if sources]
+    waiting = [(name, calls[0][0]) for name, _, calls in pending if calls]
     if waiting:
-        name, (source, index) = waiting[0]
-        raise ValueError(f'The model config cannot be connected: layer "{name}" takes node {index} of layer '
-                         f'"{source}", which no layer of the config makes')
-    inputs = tensors.get(_one_tensor(config["input_layers"], "inputs"))
-    outputs = tensors.get(_one_tensor(config["output_layers"], "outputs"))
-    if inputs is None or outputs is None:
-        raise ValueError("The model config names an input or output tensor that none of its layers makes")
-    return Model(inputs=inputs, outputs=outputs, name=config.get("name"),
+        name, sources = waiting[0]
+        missing = [s for s in sources if tensor(s) is None][0]
+        raise ValueError(f'The model config cannot be connected: layer "{name}" takes node {missing[1]} of '
+                         f'layer "{missing[0]}", which no layer of the config makes')
+    io = []
+    for key in ("input_layers", "output_layers"):
+        specs, keys = _io_specs(config[key])
+        tensors = [tensor((n, int(i), int(j))) for n, i, j in specs]
+        if any(t is None for t in tensors):
+            raise ValueError(f"The model config's {key} names a tensor that none of its layers makes")
+        io.append(tensors[0] if keys is False else (dict(zip(keys, tensors)) if keys else tensors))
+    return Model(inputs=io[0], outputs=io[1], name=config.get("name"),
                  trainable=config.get("trainable", True))
 
 
@@ -404,15 +444,39 @@ def _single_output(value):
     return value
 
 
+def _per_output_items(value, module, kind):
+    """A loss or metrics entry of a several-output model: lists and dicts kept, each item rebuilt."""
+    if isinstance(value, dict) and "class_name" not in value:
+        return {k: _per_output_items(v, module, kind) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_per_output_items(v, module, kind) for v in value]
+    return _from_registry(value, module, kind)
+
+
 def compile_from_config(model, config):
     """``model.compile(...)`` from a compile_config (Keras 3) or training_config (Keras 2)."""
     optimizer = config.get("optimizer", config.get("optimizer_config")) or "rmsprop"
     optimizer = _from_registry(optimizer, optimizers_module, "optimizer", ("lr", "decay"))
+    if model.built and len(model.outputs) > 1:
+        model.compile(optimizer=optimizer,
+                      loss=_per_output_items(config.get("loss"), losses_module, "loss"),
+                      loss_weights=config.get("loss_weights"),
+                      metrics=_per_output_items(config.get("metrics"), metrics_module, "metric"),
+                      weighted_metrics=_per_output_items(config.get("weighted_metrics"), metrics_module,
+                                                         "metric"))
+        return
     loss = _single_output(config.get("loss"))
     if isinstance(loss, list) and len(loss) == 1:
         loss = loss[0]
     metrics = _single_output(config.get("metrics"))
     if isinstance(metrics, list) and metrics and all(isinstance(m, list) for m in metrics):
         metrics = [m for group in metrics for m in group]
+    weighted = _single_output(config.get("weighted_metrics"))
+    if isinstance(weighted, list) and weighted and all(isinstance(m, list) for m in weighted):
+        weighted = [m for group in weighted for m in group]
+    loss_weights = _single_output(config.get("loss_weights"))
     model.compile(optimizer=optimizer, loss=_from_registry(loss, losses_module, "loss"),
-                  metrics=[_from_registry(m, metrics_module, "metric") for m in metrics or []] or None)
+                  metrics=[_from_registry(m, metrics_module, "metric") for m in metrics or []] or None,
+                  weighted_metrics=[_from_registry(m, metrics_module, "metric")
+                                    for m in weighted or []] or None,
+                  loss_weights=loss_weights if isinstance(loss_weights, (int, float)) else None)

@@ -1,11 +1,16 @@
-"""Small helpers with Keras's names: set_random_seed, to_categorical, Progbar."""
+"""Small helpers with Keras's names: set_random_seed, to_categorical, Progbar, PyDataset, and images:
+image_dataset_from_directory, load_img, img_to_array, array_to_img, save_img (through Pillow)."""
 
 import random
 
 import numpy as np
 
 from .. import backend
+from .._names import missing_name
+from .image_dataset import image_dataset_from_directory
+from .image_utils import array_to_img, img_to_array, load_img, save_img
 from .progbar import Progbar
+from .py_dataset import PyDataset, Sequence
 
 
 def set_random_seed(seed):
@@ -36,4 +41,8 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     return out
 
 
-__all__ = ["Progbar", "set_random_seed", "to_categorical"]
+__all__ = ["Progbar", "PyDataset", "Sequence", "array_to_img", "image_dataset_from_directory", "img_to_array",
+           "load_img", "save_img", "set_random_seed", "to_categorical"]
+
+
+__getattr__ = missing_name(__name__, lambda: globals())

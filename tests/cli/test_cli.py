@@ -173,7 +173,7 @@ def test_json_model_file_for_summary_and_predict(trained, tmp_path):
     proc = run_cli("predict", "--model", spec, "--weights", weights, "one.npy", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     row = reloaded(weights).predict(np.zeros((1, 28, 28, 1), np.float32), verbose=0)[0]
-    names = cli.class_names("fashion_mnist", 10)
+    names = cli.class_names("mnist", 10)   # trained on mnist: train --save recorded those names
     assert proc.stdout.strip() == "one.npy: " + ", ".join(f"{n} {p:.4f}" for n, p in cli.top_k(row, names))
 
 
@@ -206,7 +206,8 @@ def test_train_on_fashion_mnist_slice_with_validation_and_plot(tmp_path):
 # ----- errors --------------------------------------------------------------------------------------------
 BAD_ARGUMENTS = [
     ([], "the following arguments are required: COMMAND"),
-    (["train", "--epochs", "-1"], "argument --epochs: must be >= 0, received -1"),
+    (["train", "--epochs", "-1"], "argument --epochs: must be >= 1, received -1"),
+    (["train", "--epochs", "0"], "argument --epochs: must be >= 1, received 0"),
     (["train", "--limit", "0"], "argument --limit: must be >= 1, received 0"),
     (["train", "--batch-size", "x"], "argument --batch-size: expected an integer, received 'x'"),
     (["train", "--validation-split", "1"], "argument --validation-split: must be in [0, 1), received 1"),
@@ -282,7 +283,7 @@ def test_plot_without_matplotlib_exits_1_with_the_pip_command(tmp_path):
 
 
 def test_gui_runs_gui_app_main_with_its_arguments_and_exit_code(tmp_path):
-    fake = tmp_path / "site" / "gui"
+    fake = tmp_path / "site" / "numbacnn_gui"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("")
     (fake / "app.py").write_text("def main(argv=None):\n    print('gui', argv)\n    return 3\n")
@@ -292,7 +293,7 @@ def test_gui_runs_gui_app_main_with_its_arguments_and_exit_code(tmp_path):
 
 
 def test_gui_unavailable_exits_1(tmp_path):
-    fake = tmp_path / "site" / "gui"
+    fake = tmp_path / "site" / "numbacnn_gui"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError(\"No module named 'dearpygui'\")\n")
     proc = run_cli("gui", tmp=tmp_path, pythonpath=[tmp_path / "site"])
@@ -317,13 +318,14 @@ def test_read_png_palette(tmp_path):
     np.testing.assert_array_equal(cli.read_png(tmp_path / "p.png"), palette[index[..., 0]])
 
 
-def test_read_png_refuses_what_it_cannot_read(tmp_path):
-    (tmp_path / "deep.png").write_bytes(png_bytes(np.zeros((2, 4, 1), np.uint8), 0, depth=16))
-    with pytest.raises(ValueError, match=r"deep.png: only 8-bit non-interlaced PNGs .* bit depth 16"):
-        cli.read_png(tmp_path / "deep.png")
+def test_read_image_scales_16_bit_and_refuses_what_it_cannot_read(tmp_path):
+    deep = np.array([[0, 257 * 3, 65535, 257 * 128]], np.uint16).reshape(1, 4, 1)
+    (tmp_path / "deep.png").write_bytes(png_bytes(deep.byteswap().view(np.uint8).reshape(1, 4, 2)[..., :],
+                                                  0, depth=16))
+    np.testing.assert_array_equal(cli.read_image(tmp_path / "deep.png")[0, :, 0], [0, 3, 255, 128])
     (tmp_path / "fake.png").write_bytes(b"GIF89a....")
-    with pytest.raises(ValueError, match="fake.png: not a PNG file"):
-        cli.read_png(tmp_path / "fake.png")
+    with pytest.raises(ValueError, match="fake.png: (not an image|damaged)"):
+        cli.read_image(tmp_path / "fake.png")
 
 
 def test_resize_averages_when_shrinking_and_interpolates_when_enlarging():

@@ -4,7 +4,7 @@ state, the logs and the predictions agree within 1e-4 (random numbers are drawn 
 import numpy as np
 import pytest
 
-from numbacnn import backend, layers, models, optimizers
+from numbacnn import backend, layers, losses, models, optimizers
 
 ATOL = 1e-4
 
@@ -170,3 +170,67 @@ def test_trainer_hooks_return_numpy_on_cuda(cuda):
     assert acts[-1][1].shape == (1, 3)
     np.testing.assert_allclose(acts[-1][1].sum(), 1.0, rtol=1e-5)
     trainer.close()
+
+
+def separable_cnn():
+    return models.Sequential([
+        layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, use_bias=False,
+                               input_shape=(6, 6, 2)),
+        layers.BatchNormalization(),
+        layers.ReLU(6.0),
+        layers.SeparableConv2D(3, 3, padding="same", activation="relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(3, activation="softmax"),
+    ])
+
+
+def separable_cnn1d():
+    return models.Sequential([
+        layers.SeparableConv1D(2, 3, depth_multiplier=2, activation="tanh", input_shape=(6, 2)),
+        layers.DepthwiseConv1D(2, padding="same"),
+        layers.Flatten(),
+        layers.Dense(2, activation="softmax"),
+    ])
+
+
+def test_depthwise_separable_2d_sgd_momentum_equal_cpu(cuda):
+    x, y = data((6, 6, 2), 3)
+    assert_same_training(separable_cnn, lambda: optimizers.SGD(0.1, momentum=0.9),
+                         "sparse_categorical_crossentropy", x, y)
+
+
+def test_separable_depthwise_1d_adam_equal_cpu(cuda):
+    x, y = data((6, 2), 2, seed=4)
+    assert_same_training(separable_cnn1d, lambda: optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+                         x, y)
+
+
+def test_nadam_schedule_ema_categorical_focal_equal_cpu(cuda):
+    x, y = data((6, 2), 3, one_hot=True, seed=4)
+    schedule = optimizers.schedules.CosineDecay(0.01, decay_steps=4, warmup_target=0.05, warmup_steps=1)
+    assert_same_training(cnn1d, lambda: optimizers.Nadam(schedule, use_ema=True, ema_momentum=0.5),
+                         "categorical_focal_crossentropy", x, y, metrics=("auc", "precision"))
+
+
+def test_lion_weight_decay_huber_and_adamax_binary_focal_equal_cpu(cuda):
+    x, _ = data((3, 3, 3, 1), 2, seed=6)
+    rng = np.random.default_rng(8)
+    assert_same_training(cnn3d, lambda: optimizers.Lion(0.01, weight_decay=0.1), "huber", x,
+                         rng.random((8, 2), dtype=np.float32), metrics=())
+    labels = rng.integers(0, 2, (8, 2)).astype(np.float32)
+    focal = losses.BinaryFocalCrossentropy(from_logits=True, apply_class_balancing=True)
+    assert_same_training(cnn3d, lambda: optimizers.Adamax(0.05, global_clipnorm=1.0), focal, x, labels,
+                         metrics=())
+
+
+def test_gradient_accumulation_on_cuda_equals_cpu(cuda):
+    x, y = data((6, 6, 1), 3, seed=9)
+    cpu, _ = train(cnn2d, lambda: optimizers.AdamW(0.05, gradient_accumulation_steps=2),
+                   "sparse_categorical_crossentropy", "cpu", x, y)
+    gpu, _ = train(cnn2d, lambda: optimizers.AdamW(0.05, gradient_accumulation_steps=2),
+                   "sparse_categorical_crossentropy", "cuda", x, y)
+    assert cpu.optimizer.iterations == gpu.optimizer.iterations == 1
+    for a, b in zip(cpu.get_weights(), gpu.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=0, atol=ATOL)
+    for a, b in zip(cpu.optimizer.get_state(), gpu.optimizer.get_state()):
+        np.testing.assert_allclose(b, a, rtol=0, atol=ATOL)

@@ -211,3 +211,23 @@ def test_colour_images_give_colour_filters(tmp_path, make_worker):
     rgba = picture.data.reshape(picture.height, picture.width, 4)
     assert shape == (3, 3, 3, 32) and np.abs(rgba[..., 0] - rgba[..., 1]).max() > 0.1   # not grey
     assert snap.input_picture.width == snap.input_picture.height == 96                   # 32 x 3
+
+
+def test_depthwise_kernels_show_as_one_channel_filters(make_worker, tmp_path):
+    """A DepthwiseConv2D's kernel (KH, KW, C, M), and a SeparableConv2D's depthwise kernel, show as C*M
+    one-channel filters."""
+    model = nc.models.Sequential([
+        nc.layers.Input((28, 28, 1)),
+        nc.layers.DepthwiseConv2D(3, depth_multiplier=4),
+        nc.layers.SeparableConv2D(4, 3, depth_multiplier=2),
+        nc.layers.GlobalAveragePooling2D(),
+        nc.layers.Dense(10, activation="softmax"),
+    ])
+    path = tmp_path / "depthwise.json"
+    path.write_text(model.to_json())
+    worker = make_worker(model=MODEL_JSON, model_path=str(path))
+    worker.step_batch()
+    assert worker.wait_idle(TIMEOUT)
+    filters = worker.snapshot().filters
+    assert {name: shape for name, (shape, _) in filters.items()} == {
+        "depthwise_conv2d": (3, 3, 1, 4), "separable_conv2d": (3, 3, 1, 8)}

@@ -118,8 +118,9 @@ def test_errors():
         layer(np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="synchronized=True"):
         BatchNormalization(synchronized=True)
-    with pytest.raises(ValueError, match="gamma_regularizer is not supported"):
-        BatchNormalization(gamma_regularizer="l2")
+    regularized = BatchNormalization(gamma_regularizer="l2")  # numbacnn.regularizers, on the weight
+    regularized.maybe_build((None, 3))
+    assert regularized.gamma.regularizer is not None and regularized.beta.regularizer is None
 
 
 def test_config_round_trip():
@@ -130,3 +131,112 @@ def test_config_round_trip():
     assert config["moving_variance_initializer"]["class_name"] == "Ones"
     assert config["synchronized"] is False
     assert BatchNormalization.from_config(config).get_config() == config
+
+
+# ----- LayerNormalization and GroupNormalization -------------------------------------------------------
+import json  # noqa: E402
+import os  # noqa: E402
+
+import numbacnn  # noqa: E402
+from numbacnn import layers  # noqa: E402
+
+FIX = np.load(os.path.join(os.path.dirname(__file__), "..", "data", "keras_layers21.npz"))
+FIX_CONFIGS = json.loads(str(FIX["configs"]))
+FIX_PARAMS = json.loads(str(FIX["params"]))
+
+NORM_CASES = {
+    "layer_norm": lambda: layers.LayerNormalization(),
+    "layer_norm_axes": lambda: layers.LayerNormalization(axis=[1, 3], epsilon=1e-5),
+    "layer_norm_plain": lambda: layers.LayerNormalization(center=False, scale=False),
+    "layer_norm_rms": lambda: layers.LayerNormalization(rms_scaling=True),
+    "group_norm": lambda: layers.GroupNormalization(groups=3),
+    "group_norm_instance": lambda: layers.GroupNormalization(groups=-1, epsilon=1e-4),
+    "group_norm_axis1": lambda: layers.GroupNormalization(groups=2, axis=1),
+}
+
+
+def _np_group_norm(x, groups, axis, gamma, beta, eps):
+    """Keras's GroupNormalization formula, in float64."""
+    x = np.moveaxis(x, axis, -1)
+    n, c = x.shape[0], x.shape[-1]
+    xg = x.reshape(n, -1, groups, c // groups)
+    mean = xg.mean(axis=(1, 3), keepdims=True)
+    var = xg.var(axis=(1, 3), keepdims=True)
+    y = ((xg - mean) / np.sqrt(var + eps)).reshape(x.shape) * gamma + beta
+    return np.moveaxis(y, -1, axis)
+
+
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
+def test_layer_and_group_norm_match_keras():
+    """Forward, input and weight gradients of sum(y * g) against Keras 3 (TensorFlow backend)."""
+    x = FIX["xnorm"]
+    for case, make in NORM_CASES.items():
+        layer = make()
+        layer.maybe_build(x.shape)
+        layer.set_weights([FIX[f"{case}/w{i}"] for i in range(len(layer.weights))])
+        y = layer.forward(x, training=True)
+        np.testing.assert_allclose(y, FIX[f"{case}/y"], rtol=1e-5, atol=2e-5, err_msg=case)
+        g = np.random.default_rng(99).normal(size=y.shape).astype(np.float32)
+        layer.zero_grads()
+        np.testing.assert_allclose(layer.backward(g), FIX[f"{case}/dx"], rtol=1e-4, atol=2e-5, err_msg=case)
+        for i, w in enumerate(layer.trainable_weights):
+            np.testing.assert_allclose(w.grad, FIX[f"{case}/dw{i}"], rtol=1e-4, atol=1e-4, err_msg=case)
+        assert layer.count_params() == FIX_PARAMS[case]
+        ours, theirs = layer.get_config(), FIX_CONFIGS[case]
+        assert set(ours) == set(theirs), case
+        for key in set(theirs) - {"name", "dtype"}:
+            assert json.loads(json.dumps(ours[key])) == json.loads(json.dumps(theirs[key])), (case, key)
+
+
+@pytest.mark.parametrize("groups, axis, shape", [(2, -1, (3, 4, 6)), (1, -1, (2, 5)), (3, 1, (2, 6, 2, 2)),
+                                                 (-1, -1, (2, 3, 3, 4))])
+def test_group_norm_against_numpy(groups, axis, shape):
+    x = _x(shape, seed=3)
+    layer = layers.GroupNormalization(groups=groups, axis=axis, dtype="float64")
+    layer.maybe_build(x.shape)
+    c = x.shape[axis]
+    gamma, beta = np.linspace(0.5, 1.5, c), np.linspace(-1, 1, c)
+    layer.set_weights([gamma, beta])
+    bshape = [1] * x.ndim
+    bshape[axis] = c
+    ref = _np_group_norm(x, c if groups == -1 else groups, axis, np.moveaxis(gamma.reshape(bshape), axis, -1),
+                         np.moveaxis(beta.reshape(bshape), axis, -1), 1e-3)
+    np.testing.assert_allclose(layer(x), ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.LayerNormalization(),
+    lambda: layers.LayerNormalization(axis=[1, 2]),
+    lambda: layers.LayerNormalization(axis=1, center=False),
+    lambda: layers.LayerNormalization(rms_scaling=True),
+    lambda: layers.GroupNormalization(groups=2),
+    lambda: layers.GroupNormalization(groups=3, axis=1, scale=False),
+], ids=["last", "axes", "axis1_no_center", "rms", "groups", "groups_axis1"])
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
+def test_layer_and_group_norm_gradients(make):
+    numbacnn.backend.set_floatx("float64")
+    layer = make()
+    x = _x((2, 3, 2, 4), seed=4)
+    layer.maybe_build(x.shape)
+    rng = np.random.default_rng(5)
+    layer.set_weights([rng.uniform(0.5, 1.5, w.shape) for w in layer.weights])
+    check_layer_gradients(layer, x)
+
+
+def test_layer_and_group_norm_errors_and_weights():
+    with pytest.warns(UserWarning, match="rms_scaling=True`, which is deprecated"):
+        layers.LayerNormalization(rms_scaling=True)
+    layer = layers.LayerNormalization(axis=[1, 3])
+    layer.maybe_build((None, 4, 5, 6))
+    assert [w.shape for w in layer.weights] == [(4, 6), (4, 6)] and layer.axis == [1, 3]
+    with pytest.raises(ValueError, match="must be a multiple of the number of channels"):
+        layers.GroupNormalization(groups=4).maybe_build((None, 6))
+    with pytest.raises(ValueError, match="cannot be more than the number of channels"):
+        layers.GroupNormalization(groups=8).maybe_build((None, 6))
+    with pytest.raises(ValueError, match="invalid value for argument `groups`"):
+        layers.GroupNormalization(groups=0)
+    with pytest.raises(ValueError, match=r"axis 3 is out of bounds"):
+        layers.LayerNormalization(axis=3).maybe_build((None, 4, 5))
+    regularized = layers.LayerNormalization(gamma_regularizer="l2", beta_constraint="non_neg")
+    regularized.maybe_build((None, 3))
+    assert regularized.gamma.regularizer is not None and regularized.beta.constraint is not None

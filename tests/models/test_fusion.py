@@ -275,7 +275,7 @@ def test_training_fit_is_the_same_fused_or_not(fused_calls):
         backend.seed(1)
         model = cifar_like(np.float32)
         if not fused:
-            model._fusion_cache = (model._nodes, fusion.plan(model._nodes, model._output_tensor), ({}, set()))
+            model._fusion_cache = (model._nodes, fusion.plan(model._nodes, model.outputs), ({}, set()))
         rng = np.random.default_rng(0)
         x = rng.random((16, 12, 13, 3)).astype(np.float32)
         y = rng.standard_normal((16, 5)).astype(np.float32)

@@ -211,7 +211,7 @@ def test_predict_on_batch_is_one_forward_pass_and_checks_its_input(monkeypatch):
     model = Sequential([Dense(3, activation="softmax", input_shape=(4,))])
     calls = []
     forward = model.forward
-    monkeypatch.setattr(model, "forward", lambda *a, **k: calls.append(a[0].shape) or forward(*a, **k))
+    monkeypatch.setattr(model, "forward", lambda *a, **k: calls.append(a[0][0].shape) or forward(*a, **k))
     out = model.predict_on_batch(x)
     assert calls == [(40, 4)] and out.shape == (40, 3) and isinstance(out, np.ndarray)
     np.testing.assert_array_equal(out, model.predict(x, batch_size=40, verbose=0))

@@ -12,7 +12,20 @@ from numbacnn.models import load_model, model_from_json
 
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "keras_saving")
 REF = np.load(os.path.join(HERE, "reference.npz"))
-CASES = ["a", "b", "c", "d", "e", "f"]
+CASES = ["a", "b", "c", "d", "e", "f", "g", "h"]
+
+
+def take(key):
+    """An array of the reference, or the list stored as key/0, key/1, ... (several inputs or outputs)."""
+    if key in REF:
+        return REF[key]
+    return [REF[f"{key}/{i}"] for i in range(sum(k.startswith(key + "/") for k in REF.files))]
+
+
+def assert_predicts(model, case, **tol):
+    pred, expected = model.predict(take(f"{case}/x")), take(f"{case}/pred")
+    for p, e in (zip(pred, expected) if isinstance(expected, list) else [(pred, expected)]):
+        np.testing.assert_allclose(p, e, **(tol or {"atol": 2e-6, "rtol": 1e-5}))
 
 
 def keras_file(name):
@@ -29,13 +42,20 @@ def test_keras_json_and_weights_h5(case):
     model = from_keras_json(case)
     assert model.count_params() == REF[f"{case}/count_params"]
     model.load_weights(keras_file(f"{case}.weights.h5"))
-    np.testing.assert_allclose(model.predict(REF[f"{case}/x"]), REF[f"{case}/pred"], atol=2e-6, rtol=1e-5)
+    assert_predicts(model, case)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_keras_dot_keras_files(case):
+    model = load_model(keras_file(f"{case}.keras"))
+    assert model.count_params() == REF[f"{case}/count_params"]
+    assert_predicts(model, case)
 
 
 @pytest.mark.parametrize("case", ["a", "e"])
 def test_keras_whole_model_h5(case):
     model = load_model(keras_file(f"{case}.h5"))
-    np.testing.assert_allclose(model.predict(REF[f"{case}/x"]), REF[f"{case}/pred"], atol=2e-6, rtol=1e-5)
+    assert_predicts(model, case)
     again = from_keras_json(case)
     again.load_weights(keras_file(f"{case}.h5"))  # the Keras 2 weights layout under /model_weights
     for a, b in zip(model.weights, again.weights):
@@ -110,7 +130,7 @@ def test_keras_read_numbacnn_files():
     with open(keras_file("keras_reads_numbacnn.json")) as f:
         record = json.load(f)
     files = record["files"]
-    assert len(files) == 3 * len(CASES) + 1
+    assert len(files) == 4 * len(CASES) + 1
     for name, result in files.items():
         assert result["loaded"], f"Keras {record['keras_version']} could not load {name}: {result['error']}"
         if result["max_abs_diff"] is not None:

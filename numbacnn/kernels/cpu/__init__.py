@@ -6,8 +6,8 @@ Each module lists its public kernels in ``__all__``; they are re-exported here s
 
 from importlib import import_module
 
-_MODULES = ("activations", "arrays", "blas", "conv", "dense", "dropout", "losses", "normalization",
-            "optimizers", "pooling", "reshaping", "workspace")
+_MODULES = ("activations", "arrays", "blas", "conv", "dense", "depthwise", "dropout", "image", "losses",
+            "merging", "normalization", "optimizers", "pooling", "resampling", "reshaping", "workspace")
 
 
 

@@ -17,7 +17,8 @@ from .vector_math import tanh_value
 
 __all__ = ["ACT_LINEAR", "ACT_RELU", "ACT_SIGMOID", "ACT_TANH", "ACT_ELU", "ACT_SELU", "ACT_SOFTPLUS",
            "ACT_SOFTSIGN", "ACT_SILU", "ACT_GELU", "ACT_HARD_SIGMOID", "ACT_HARD_SILU", "ACT_EXPONENTIAL",
-           "ACT_MISH", "activation_forward", "activation_backward", "softmax_forward", "softmax_backward"]
+           "ACT_MISH", "activation_forward", "activation_backward", "softmax_forward", "softmax_backward",
+           "log_softmax_forward", "log_softmax_backward", "prelu_forward", "prelu_backward"]
 
 ACT_LINEAR = 0
 ACT_RELU = 1          # p0 negative_slope, p1 max_value (inf for none), p2 threshold
@@ -107,7 +108,7 @@ def _act_derivative(v, a, kind, p0, p1, p2):
     if kind == ACT_ELU:
         return 1.0 if v > 0.0 else a + p0
     if kind == ACT_SELU:
-        return _SELU_SCALE if v > 0.0 else a + _SELU_SCALE * _SELU_ALPHA
+        return _SELU_SCALE if v >= 0.0 else a + _SELU_SCALE * _SELU_ALPHA  # at 0 as TensorFlow: scale
     if kind == ACT_SOFTPLUS:
         return _sigmoid(v)
     if kind == ACT_SOFTSIGN:
@@ -432,3 +433,113 @@ def softmax_backward(grad, a, axis=-1):
     dz = np.empty_like(a_rows)
     _softmax_backward_rows(g_rows, a_rows, dz)
     return np.ascontiguousarray(np.moveaxis(dz.reshape(moved_shape), -1, axis))
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _log_softmax_rows(x, y):
+    """x (M,K) -> y (M,K) = (x - max) - log(sum(exp(x - max))), per row."""
+    m_, k_ = x.shape
+    for i in prange(m_):
+        mx = np.float64(x[i, 0])
+        for k in range(1, k_):
+            mx = max(mx, np.float64(x[i, k]))
+        s = 0.0
+        for k in range(k_):
+            s += math.exp(np.float64(x[i, k]) - mx)
+        lse = math.log(s)
+        for k in range(k_):
+            y[i, k] = (np.float64(x[i, k]) - mx) - lse
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _log_softmax_backward_rows(g, a, dz):
+    """g, a (M,K) -> dz (M,K) = g - exp(a) * sum(g), per row (a = log_softmax output)."""
+    m_, k_ = g.shape
+    for i in prange(m_):
+        total = 0.0
+        for k in range(k_):
+            total += np.float64(g[i, k])
+        for k in range(k_):
+            dz[i, k] = np.float64(g[i, k]) - math.exp(np.float64(a[i, k])) * total
+
+
+def log_softmax_forward(x, axis=-1):
+    """x (any shape) -> log(softmax(x)) along ``axis`` (max-subtracted), same shape and dtype."""
+    rows, moved_shape = _rows(np.asarray(x), axis)
+    y = np.empty_like(rows)
+    _log_softmax_rows(rows, y)
+    return np.ascontiguousarray(np.moveaxis(y.reshape(moved_shape), -1, axis))
+
+
+def log_softmax_backward(grad, a, axis=-1):
+    """grad, a = log_softmax output (same shape) -> gradient w.r.t. the input: g - softmax * sum(g)."""
+    a = np.asarray(a)
+    g_rows, moved_shape = _rows(np.asarray(grad, dtype=a.dtype), axis)
+    a_rows, _ = _rows(a, axis)
+    dz = np.empty_like(a_rows)
+    _log_softmax_backward_rows(g_rows, a_rows, dz)
+    return np.ascontiguousarray(np.moveaxis(dz.reshape(moved_shape), -1, axis))
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _prelu(x, alpha, aidx, y):
+    """x (N,K), alpha (A,), aidx (K,) -> y (N,K) = x for x > 0, alpha[aidx[k]] * x otherwise."""
+    n_, k_ = x.shape
+    for i in prange(n_):
+        for k in range(k_):
+            v = x[i, k]
+            y[i, k] = v if v > 0 else alpha[aidx[k]] * v
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _prelu_input_grad(x, g, alpha, aidx, dx):
+    """dx (N,K) = g for x > 0, alpha * g for x < 0, 0 at x = 0 (relu's derivative at 0 is 0)."""
+    n_, k_ = x.shape
+    for i in prange(n_):
+        for k in range(k_):
+            v = x[i, k]
+            if v > 0:
+                dx[i, k] = g[i, k]
+            elif v < 0:
+                dx[i, k] = alpha[aidx[k]] * g[i, k]
+            else:
+                dx[i, k] = 0.0
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _prelu_alpha_grad(x, g, group_ptr, group_pos, dalpha):
+    """dalpha[a] = sum over the samples and the positions k of group a of g * min(x, 0); a gather per a."""
+    n_ = x.shape[0]
+    for a in prange(dalpha.shape[0]):
+        acc = 0.0
+        for p in range(group_ptr[a], group_ptr[a + 1]):
+            k = group_pos[p]
+            for i in range(n_):
+                v = np.float64(x[i, k])
+                if v < 0.0:
+                    acc += np.float64(g[i, k]) * v
+        dalpha[a] = acc
+
+
+def prelu_forward(x, alpha, aidx):
+    """x (N,...) with K = prod(x.shape[1:]), alpha (A,) flat, aidx (K,) int64 (each position's alpha) ->
+    y (x's shape) = max(x, 0) + alpha * min(x, 0)."""
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    n = x.shape[0]
+    _prelu(x.reshape(n, -1), np.ascontiguousarray(alpha, dtype=x.dtype), aidx, y.reshape(n, -1))
+    return y
+
+
+def prelu_backward(x, grad, alpha, aidx, group_ptr, group_pos):
+    """x, grad (N,...), alpha (A,), aidx (K,), the positions of each alpha (group_ptr (A+1,), group_pos (K,),
+    CSR) -> dx (x's shape), dalpha (A,) float64."""
+    x = np.ascontiguousarray(x)
+    n = x.shape[0]
+    x2 = x.reshape(n, -1)
+    g2 = np.ascontiguousarray(grad, dtype=x.dtype).reshape(n, -1)
+    dx = np.empty_like(x)
+    _prelu_input_grad(x2, g2, np.ascontiguousarray(alpha, dtype=x.dtype), aidx, dx.reshape(n, -1))
+    dalpha = np.empty(alpha.shape[0], np.float64)
+    _prelu_alpha_grad(x2, g2, group_ptr, group_pos, dalpha)
+    return dx, dalpha

@@ -7,11 +7,13 @@ biased (divided by the count, as Keras's ``ops.moments``) and computed in two pa
 corrected by the residual sum of the centred values. The two sums the backward pass needs share a pass.
 """
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
 __all__ = ["batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward_train",
-           "batchnorm_backward_infer", "batchnorm_infer_affine"]
+           "batchnorm_backward_infer", "batchnorm_infer_affine", "group_norm_forward", "group_norm_backward"]
 
 _BLOCKS = 64
 
@@ -147,4 +149,119 @@ def batchnorm_backward_infer(x, grad, moving_mean, moving_variance, gamma, epsil
     if not weight_grads:
         return dx, None, None
     dbeta, dgamma = _grad_sums(grad, x, mean, inv_std)
+    return dx, dgamma, dbeta
+
+
+# ----- group (and layer) normalisation: statistics per (sample, group) ------------------------------------
+@njit(parallel=True, cache=True, nogil=True)
+def _group_norm(x, gamma, beta, epsilon, rms, y, mean, inv_std):
+    """x (N,S,G,Cg), gamma, beta (G*Cg,) -> y (N,S,G,Cg), mean, inv_std (N,G) float64.
+
+    Statistics over (S, Cg) per (n, g), two passes in float64; y = x * k + (beta - mean * k) with
+    k = gamma * inv_std (Keras's order), or with ``rms`` (LayerNormalization(rms_scaling=True)) y = x * k.
+    """
+    n_, s_, g_, cg_ = x.shape
+    count = s_ * cg_
+    for t in prange(n_ * g_):
+        b = t // g_
+        gi = t % g_
+        s1 = 0.0
+        for s in range(s_):
+            for c in range(cg_):
+                s1 += x[b, s, gi, c]
+        m = s1 / count
+        s2 = 0.0
+        for s in range(s_):
+            for c in range(cg_):
+                d = x[b, s, gi, c] - m
+                s2 += d * d
+        iv = 1.0 / math.sqrt(s2 / count + epsilon)
+        mean[b, gi] = m
+        inv_std[b, gi] = iv
+        for s in range(s_):
+            for c in range(cg_):
+                ch = gi * cg_ + c
+                k = np.float64(gamma[ch]) * iv
+                if rms:
+                    y[b, s, gi, c] = x[b, s, gi, c] * k
+                else:
+                    y[b, s, gi, c] = x[b, s, gi, c] * k + (beta[ch] - m * k)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _group_norm_input_grad(x, g, gamma, mean, inv_std, rms, dx):
+    """dx (N,S,G,Cg) of y = group_norm(x); a gather per (n, g)."""
+    n_, s_, g_, cg_ = x.shape
+    count = s_ * cg_
+    for t in prange(n_ * g_):
+        b = t // g_
+        gi = t % g_
+        m = mean[b, gi]
+        iv = inv_std[b, gi]
+        sum_gh = 0.0
+        sum_ghx = 0.0
+        for s in range(s_):
+            for c in range(cg_):
+                gh = np.float64(g[b, s, gi, c]) * gamma[gi * cg_ + c]
+                sum_gh += gh
+                sum_ghx += gh * (x[b, s, gi, c] if rms else (x[b, s, gi, c] - m) * iv)
+        for s in range(s_):
+            for c in range(cg_):
+                gh = np.float64(g[b, s, gi, c]) * gamma[gi * cg_ + c]
+                if rms:  # y = x * iv: dx = iv * gh - iv^3 (x - m) / count * sum(gh * x)
+                    dx[b, s, gi, c] = iv * gh - iv * iv * iv * (x[b, s, gi, c] - m) / count * sum_ghx
+                else:
+                    xhat = (x[b, s, gi, c] - m) * iv
+                    dx[b, s, gi, c] = iv * (gh - sum_gh / count - xhat * sum_ghx / count)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _group_norm_weight_grads(x, g, mean, inv_std, rms, dgamma, dbeta):
+    """dgamma (G*Cg,) = sum over (n, s) of g * xhat (g * x * inv_std with rms), dbeta = sum of g; a gather per
+    channel."""
+    n_, s_, g_, cg_ = x.shape
+    for ch in prange(g_ * cg_):
+        gi = ch // cg_
+        c = ch % cg_
+        sg = 0.0
+        sgx = 0.0
+        for b in range(n_):
+            m = 0.0 if rms else mean[b, gi]
+            iv = inv_std[b, gi]
+            for s in range(s_):
+                gv = np.float64(g[b, s, gi, c])
+                sg += gv
+                sgx += gv * (x[b, s, gi, c] - m) * iv
+        dgamma[ch] = sgx
+        dbeta[ch] = sg
+
+
+def group_norm_forward(x, gamma, beta, epsilon, rms=False):
+    """x (N,S,G,Cg), gamma, beta (G*Cg,) -> y (N,S,G,Cg), mean, inv_std (N,G) float64.
+
+    Normalises each (sample, group) over its S * Cg values: GroupNormalization with the channels split
+    into G groups of Cg, LayerNormalization as G = 1 with the normalised values in S * Cg.
+    """
+    x = np.ascontiguousarray(x)
+    n, _, g, _ = x.shape
+    y = np.empty_like(x)
+    mean = np.empty((n, g), np.float64)
+    inv_std = np.empty((n, g), np.float64)
+    _group_norm(x, np.ascontiguousarray(gamma), np.ascontiguousarray(beta), float(epsilon), bool(rms), y,
+                mean, inv_std)
+    return y, mean, inv_std
+
+
+def group_norm_backward(x, grad, gamma, mean, inv_std, rms=False):
+    """x, grad (N,S,G,Cg), gamma (G*Cg,), the forward's mean and inv_std -> dx (x's shape and dtype),
+    dgamma, dbeta (G*Cg,) float64."""
+    x = np.ascontiguousarray(x)
+    grad = np.ascontiguousarray(grad, dtype=x.dtype)
+    dx = np.empty_like(x)
+    gamma = np.ascontiguousarray(gamma)
+    _group_norm_input_grad(x, grad, gamma, mean, inv_std, bool(rms), dx)
+    channels = x.shape[2] * x.shape[3]
+    dgamma = np.empty(channels, np.float64)
+    dbeta = np.empty(channels, np.float64)
+    _group_norm_weight_grads(x, grad, mean, inv_std, bool(rms), dgamma, dbeta)
     return dx, dgamma, dbeta

@@ -9,7 +9,8 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = ["sgd_update", "sgd_momentum_update", "adam_update", "amsgrad_update", "rmsprop_update",
-           "adagrad_update"]
+           "adagrad_update", "nadam_update", "adamax_update", "lion_update", "ema_update",
+           "accumulated_mean"]
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -82,3 +83,53 @@ def adagrad_update(w, g, accumulator, lr, epsilon):
     for i in prange(w.size):
         accumulator[i] += g[i] * g[i]
         w[i] -= (lr * g[i]) / np.sqrt(accumulator[i] + epsilon)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def nadam_update(w, g, m, v, one_minus_beta_1, one_minus_beta_2, u_next, one_minus_product_next,
+                 one_minus_u, one_minus_product, one_minus_beta_2_power, lr, epsilon):
+    """Nadam, w, g, m, v (P,): m += (g-m)(1-b1); v += (g^2-v)(1-b2);
+    m_hat = u_next*m / (1 - prod_next) + (1 - u)*g / (1 - prod); v_hat = v / (1 - b2^t);
+    w -= m_hat*lr / (sqrt(v_hat) + eps). The scalars (Keras's u_t, u_t_1 and their running products) come
+    from the optimizer, which keeps the product of the u's.
+    """
+    for i in prange(w.size):
+        m[i] += (g[i] - m[i]) * one_minus_beta_1
+        v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2
+        m_hat = (u_next * m[i]) / one_minus_product_next + (one_minus_u * g[i]) / one_minus_product
+        v_hat = v[i] / one_minus_beta_2_power
+        w[i] -= (m_hat * lr) / (np.sqrt(v_hat) + epsilon)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def adamax_update(w, g, m, u, lr, one_minus_beta_1, beta_2, one_minus_beta_1_power, epsilon):
+    """Adamax, w, g, m, u (P,): m += (g-m)(1-b1); u = max(b2*u, |g|); w -= lr*m / ((1-b1^t)*(u+eps))."""
+    for i in prange(w.size):
+        m[i] += (g[i] - m[i]) * one_minus_beta_1
+        u[i] = max(beta_2 * u[i], abs(g[i]))
+        w[i] -= (lr * m[i]) / (one_minus_beta_1_power * (u[i] + epsilon))
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def lion_update(w, g, m, lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2):
+    """Lion, w, g, m (P,): w -= lr*sign(m*b1 + g*(1-b1)); then m = m*b2 + g*(1-b2)."""
+    for i in prange(w.size):
+        c = m[i] * beta_1 + g[i] * one_minus_beta_1
+        w[i] -= lr * np.sign(c)
+        m[i] = m[i] * beta_2 + g[i] * one_minus_beta_2
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def ema_update(average, w, momentum, one_minus_momentum):
+    """The weights' moving average, average, w (P,): average = momentum*average + (1-momentum)*w."""
+    for i in prange(w.size):
+        average[i] = momentum * average[i] + one_minus_momentum * w[i]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def accumulated_mean(g, accumulator, steps):
+    """Gradient accumulation, g, accumulator (P,) -> out (P,) = (g + accumulator) / steps."""
+    out = np.empty_like(g)
+    for i in prange(g.size):
+        out[i] = (g[i] + accumulator[i]) / steps
+    return out

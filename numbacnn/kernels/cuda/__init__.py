@@ -8,8 +8,8 @@ and for a GPU first.
 
 from importlib import import_module
 
-_MODULES = ("activations", "arrays", "blas", "conv", "dense", "dropout", "losses", "normalization",
-            "optimizers", "pooling", "reshaping", "workspace")
+_MODULES = ("activations", "arrays", "blas", "conv", "dense", "depthwise", "dropout", "image", "losses",
+            "merging", "normalization", "optimizers", "pooling", "resampling", "reshaping", "workspace")
 
 
 def _export_all():

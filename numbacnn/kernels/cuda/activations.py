@@ -10,6 +10,7 @@ copy exactly. Softmax sees its C-contiguous input as (P,K,Q) with K the softmax 
 
 import math
 
+import numpy as np
 from numba import cuda, float64
 
 from ..cpu.activations import (
@@ -38,7 +39,8 @@ from . import launch
 
 __all__ = ["ACT_LINEAR", "ACT_RELU", "ACT_SIGMOID", "ACT_TANH", "ACT_ELU", "ACT_SELU", "ACT_SOFTPLUS",
            "ACT_SOFTSIGN", "ACT_SILU", "ACT_GELU", "ACT_HARD_SIGMOID", "ACT_HARD_SILU", "ACT_EXPONENTIAL",
-           "ACT_MISH", "activation_forward", "activation_backward", "softmax_forward", "softmax_backward"]
+           "ACT_MISH", "activation_forward", "activation_backward", "softmax_forward", "softmax_backward",
+           "log_softmax_forward", "log_softmax_backward", "prelu_forward", "prelu_backward"]
 
 
 @cuda.jit(device=True)
@@ -106,7 +108,7 @@ def _act_derivative(v, a, kind, p0, p1, p2):
     if kind == ACT_ELU:
         return 1.0 if v > 0.0 else a + p0
     if kind == ACT_SELU:
-        return _SELU_SCALE if v > 0.0 else a + _SELU_SCALE * _SELU_ALPHA
+        return _SELU_SCALE if v >= 0.0 else a + _SELU_SCALE * _SELU_ALPHA  # at 0 as TensorFlow: scale
     if kind == ACT_SOFTPLUS:
         return _sigmoid(v)
     if kind == ACT_SOFTSIGN:
@@ -237,3 +239,115 @@ def softmax_backward(grad, a, axis=-1):
     blocks, threads = launch.grid(a3.shape[0] * a3.shape[2])
     _softmax_backward_rows[blocks, threads, launch.stream()](_as_pkq(grad, axis), a3, _as_pkq(dz, axis))
     return dz
+
+
+@cuda.jit(cache=True)
+def _log_softmax_rows(x, y):
+    """x (P,K,Q) -> y (P,K,Q) = (x - max) - log(sum(exp(x - max))) along K, one thread per (p, q)."""
+    p_, k_, q_ = x.shape
+    t = cuda.grid(1)
+    if t < p_ * q_:
+        p = t // q_
+        q = t % q_
+        mx = float64(x[p, 0, q])
+        for k in range(1, k_):
+            mx = max(mx, float64(x[p, k, q]))
+        s = 0.0
+        for k in range(k_):
+            s += math.exp(float64(x[p, k, q]) - mx)
+        lse = math.log(s)
+        for k in range(k_):
+            y[p, k, q] = (float64(x[p, k, q]) - mx) - lse
+
+
+@cuda.jit(cache=True)
+def _log_softmax_backward_rows(g, a, dz):
+    """g, a (P,K,Q) -> dz = g - exp(a) * sum_K(g), one thread per (p, q)."""
+    p_, k_, q_ = a.shape
+    t = cuda.grid(1)
+    if t < p_ * q_:
+        p = t // q_
+        q = t % q_
+        total = 0.0
+        for k in range(k_):
+            total += float64(g[p, k, q])
+        for k in range(k_):
+            dz[p, k, q] = float64(g[p, k, q]) - math.exp(float64(a[p, k, q])) * total
+
+
+def log_softmax_forward(x, axis=-1):
+    """x (any shape) -> log(softmax(x)) along ``axis`` (max-subtracted), same shape and dtype."""
+    y = launch.empty(x.shape, x.dtype)
+    x3, y3 = _as_pkq(x, axis), _as_pkq(y, axis)
+    blocks, threads = launch.grid(x3.shape[0] * x3.shape[2])
+    _log_softmax_rows[blocks, threads, launch.stream()](x3, y3)
+    return y
+
+
+def log_softmax_backward(grad, a, axis=-1):
+    """grad, a = log_softmax output (same shape) -> gradient w.r.t. the input, a's dtype."""
+    dz = launch.empty(a.shape, a.dtype)
+    a3 = _as_pkq(a, axis)
+    blocks, threads = launch.grid(a3.shape[0] * a3.shape[2])
+    _log_softmax_backward_rows[blocks, threads, launch.stream()](_as_pkq(grad, axis), a3, _as_pkq(dz, axis))
+    return dz
+
+
+@cuda.jit(cache=True)
+def _prelu(x, alpha, aidx, y):
+    """x, y (N*K,) -> y = x for x > 0, alpha[aidx[k]] * x otherwise."""
+    t = cuda.grid(1)
+    if t < x.shape[0]:
+        v = x[t]
+        y[t] = v if v > 0 else alpha[aidx[t % aidx.shape[0]]] * v
+
+
+@cuda.jit(cache=True)
+def _prelu_input_grad(x, g, alpha, aidx, dx):
+    """dx (N*K,) = g for x > 0, alpha * g for x < 0, 0 at x = 0."""
+    t = cuda.grid(1)
+    if t < x.shape[0]:
+        v = x[t]
+        if v > 0:
+            dx[t] = g[t]
+        elif v < 0:
+            dx[t] = alpha[aidx[t % aidx.shape[0]]] * g[t]
+        else:
+            dx[t] = 0
+
+
+@cuda.jit(cache=True)
+def _prelu_alpha_grad(x, g, group_ptr, group_pos, dalpha):
+    """x, g (N,K) -> dalpha[a] = sum over samples and the positions of group a of g * min(x, 0)."""
+    a = cuda.grid(1)
+    if a < dalpha.shape[0]:
+        acc = 0.0
+        for p in range(group_ptr[a], group_ptr[a + 1]):
+            k = group_pos[p]
+            for i in range(x.shape[0]):
+                v = float64(x[i, k])
+                if v < 0.0:
+                    acc += float64(g[i, k]) * v
+        dalpha[a] = acc
+
+
+def prelu_forward(x, alpha, aidx):
+    """x (N,...) with K = prod(x.shape[1:]), alpha (A,), aidx (K,) -> y = max(x, 0) + alpha * min(x, 0)."""
+    y = launch.empty(x.shape, x.dtype)
+    blocks, threads = launch.grid(x.size)
+    _prelu[blocks, threads, launch.stream()](x.reshape(-1), alpha, aidx, y.reshape(-1))
+    return y
+
+
+def prelu_backward(x, grad, alpha, aidx, group_ptr, group_pos):
+    """x, grad (N,...), alpha (A,), aidx (K,), group_ptr (A+1,), group_pos (K,) -> dx, dalpha (A,) float64."""
+    dx = launch.empty(x.shape, x.dtype)
+    blocks, threads = launch.grid(x.size)
+    _prelu_input_grad[blocks, threads, launch.stream()](x.reshape(-1), grad.reshape(-1), alpha, aidx,
+                                                        dx.reshape(-1))
+    n = x.shape[0]
+    dalpha = launch.empty(alpha.shape[0], np.float64)
+    blocks, threads = launch.grid(alpha.shape[0])
+    _prelu_alpha_grad[blocks, threads, launch.stream()](x.reshape(n, -1), grad.reshape(n, -1), group_ptr,
+                                                        group_pos, dalpha)
+    return dx, dalpha

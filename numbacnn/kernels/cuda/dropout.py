@@ -10,7 +10,8 @@ from numba import cuda, float64
 
 from . import launch
 
-__all__ = ["dropout_forward", "dropout_backward"]
+__all__ = ["dropout_forward", "dropout_backward", "gaussian_noise_forward", "gaussian_dropout_forward",
+           "activity_regularization_backward"]
 
 _RANK = 8  # shapes are padded with leading 1s to this rank, so that one compiled kernel serves them all
 
@@ -76,3 +77,58 @@ def dropout_backward(grad, mask):
     blocks, threads = launch.grid(mask.size)
     _multiply[blocks, threads, launch.stream()](grad.reshape(-1), mask.reshape(-1), out.reshape(-1))
     return out
+
+
+@cuda.jit(cache=True)
+def _add_noise(x, z, stddev, y):
+    """x, z (M,) -> y = x + stddev * z."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        y[i] = x[i] + stddev * z[i]
+
+
+@cuda.jit(cache=True)
+def _multiply_noise(x, z, stddev, y, mask):
+    """x, z (M,) -> mask = 1 + stddev * z, y = x * mask."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        mask[i] = 1.0 + stddev * z[i]
+        y[i] = x[i] * mask[i]
+
+
+@cuda.jit(cache=True)
+def _activity_grad(x, g, l1, l2, dx):
+    """dx (M,) = g + l1 * sign(x) + 2 * l2 * x."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = float64(x[i])
+        s = 1.0 if v > 0 else (-1.0 if v < 0 else 0.0)
+        dx[i] = float64(g[i]) + (l1 * s + 2.0 * l2 * v)
+
+
+def gaussian_noise_forward(x, normal, stddev):
+    """x, standard normal draws (same shape) -> y = x + stddev * normal."""
+    y = launch.empty(x.shape, x.dtype)
+    blocks, threads = launch.grid(x.size)
+    _add_noise[blocks, threads, launch.stream()](x.reshape(-1), normal.reshape(-1), x.dtype.type(stddev),
+                                                 y.reshape(-1))
+    return y
+
+
+def gaussian_dropout_forward(x, normal, stddev):
+    """x, standard normal draws (same shape) -> y = x * mask, mask = 1 + stddev * normal."""
+    y = launch.empty(x.shape, x.dtype)
+    mask = launch.empty(x.shape, x.dtype)
+    blocks, threads = launch.grid(x.size)
+    _multiply_noise[blocks, threads, launch.stream()](x.reshape(-1), normal.reshape(-1), x.dtype.type(stddev),
+                                                      y.reshape(-1), mask.reshape(-1))
+    return y, mask
+
+
+def activity_regularization_backward(x, grad, l1, l2, batch):
+    """x, grad (same shape) -> grad + d/dx of (l1 * sum|x| + l2 * sum x^2) / batch, x's dtype."""
+    dx = launch.empty(x.shape, x.dtype)
+    blocks, threads = launch.grid(x.size)
+    _activity_grad[blocks, threads, launch.stream()](x.reshape(-1), grad.reshape(-1), float(l1) / batch,
+                                                     float(l2) / batch, dx.reshape(-1))
+    return dx

@@ -17,7 +17,7 @@ from numba import cuda, float64
 from . import launch
 
 __all__ = ["batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward_train",
-           "batchnorm_backward_infer", "batchnorm_infer_affine"]
+           "batchnorm_backward_infer", "batchnorm_infer_affine", "group_norm_forward", "group_norm_backward"]
 
 _BLOCKS = 512  # row blocks B (at most M) of a reduction: B * C threads sum, then C threads add B partials
 
@@ -270,4 +270,136 @@ def batchnorm_backward_infer(x, grad, moving_mean, moving_variance, gamma, epsil
     partial = _grad_partial(x, grad, mean, inv_std)
     dgamma, dbeta = _channels(c), _channels(c)
     _launch(_finish_weight_grads, c, partial, dgamma, dbeta)
+    return dx, dgamma, dbeta
+
+
+# ----- group (and layer) normalisation: statistics per (sample, group) ------------------------------------
+@cuda.jit(cache=True)
+def _group_stats(x, epsilon, mean, inv_std):
+    """x (N,S,G,Cg) -> mean, inv_std (N,G) float64: two passes per (n, g), one thread each."""
+    n_, s_, g_, cg_ = x.shape
+    t = cuda.grid(1)
+    if t < n_ * g_:
+        b = t // g_
+        gi = t % g_
+        count = s_ * cg_
+        s1 = 0.0
+        for s in range(s_):
+            for c in range(cg_):
+                s1 += float64(x[b, s, gi, c])
+        m = s1 / count
+        s2 = 0.0
+        for s in range(s_):
+            for c in range(cg_):
+                d = float64(x[b, s, gi, c]) - m
+                s2 += d * d
+        mean[b, gi] = m
+        inv_std[b, gi] = 1.0 / math.sqrt(s2 / count + epsilon)
+
+
+@cuda.jit(cache=True)
+def _group_apply(x, gamma, beta, mean, inv_std, rms, y):
+    """y (N,S,G,Cg) = x * k + (beta - mean * k), k = gamma * inv_std (x * k with rms); per element."""
+    n_, s_, g_, cg_ = x.shape
+    t = cuda.grid(1)
+    if t < x.size:
+        c = t % cg_
+        gi = (t // cg_) % g_
+        s = (t // (cg_ * g_)) % s_
+        b = t // (cg_ * g_ * s_)
+        ch = gi * cg_ + c
+        k = float64(gamma[ch]) * inv_std[b, gi]
+        if rms:
+            y[b, s, gi, c] = float64(x[b, s, gi, c]) * k
+        else:
+            y[b, s, gi, c] = float64(x[b, s, gi, c]) * k + (float64(beta[ch]) - mean[b, gi] * k)
+
+
+@cuda.jit(cache=True)
+def _group_grad_sums(x, g, gamma, mean, inv_std, rms, sums):
+    """sums (N,G,2): per (n, g), sum of gh = g * gamma and of gh * xhat (gh * x with rms)."""
+    n_, s_, g_, cg_ = x.shape
+    t = cuda.grid(1)
+    if t < n_ * g_:
+        b = t // g_
+        gi = t % g_
+        m = mean[b, gi]
+        iv = inv_std[b, gi]
+        s1 = 0.0
+        s2 = 0.0
+        for s in range(s_):
+            for c in range(cg_):
+                gh = float64(g[b, s, gi, c]) * float64(gamma[gi * cg_ + c])
+                s1 += gh
+                if rms:
+                    s2 += gh * float64(x[b, s, gi, c])
+                else:
+                    s2 += gh * (float64(x[b, s, gi, c]) - m) * iv
+        sums[b, gi, 0] = s1
+        sums[b, gi, 1] = s2
+
+
+@cuda.jit(cache=True)
+def _group_input_grad(x, g, gamma, mean, inv_std, sums, rms, dx):
+    """dx (N,S,G,Cg) from the per-group sums; one thread per element."""
+    n_, s_, g_, cg_ = x.shape
+    t = cuda.grid(1)
+    if t < x.size:
+        c = t % cg_
+        gi = (t // cg_) % g_
+        s = (t // (cg_ * g_)) % s_
+        b = t // (cg_ * g_ * s_)
+        count = s_ * cg_
+        m = mean[b, gi]
+        iv = inv_std[b, gi]
+        gh = float64(g[b, s, gi, c]) * float64(gamma[gi * cg_ + c])
+        if rms:
+            dx[b, s, gi, c] = iv * gh - iv * iv * iv * (float64(x[b, s, gi, c]) - m) / count * sums[b, gi, 1]
+        else:
+            xhat = (float64(x[b, s, gi, c]) - m) * iv
+            dx[b, s, gi, c] = iv * (gh - sums[b, gi, 0] / count - xhat * sums[b, gi, 1] / count)
+
+
+@cuda.jit(cache=True)
+def _group_weight_grads(x, g, mean, inv_std, rms, dgamma, dbeta):
+    """dgamma, dbeta (G*Cg,): per channel, sums over (n, s) of g * xhat and of g; one thread per channel."""
+    n_, s_, g_, cg_ = x.shape
+    ch = cuda.grid(1)
+    if ch < g_ * cg_:
+        gi = ch // cg_
+        c = ch % cg_
+        sg = 0.0
+        sgx = 0.0
+        for b in range(n_):
+            m = 0.0 if rms else mean[b, gi]
+            iv = inv_std[b, gi]
+            for s in range(s_):
+                gv = float64(g[b, s, gi, c])
+                sg += gv
+                sgx += gv * (float64(x[b, s, gi, c]) - m) * iv
+        dgamma[ch] = sgx
+        dbeta[ch] = sg
+
+
+def group_norm_forward(x, gamma, beta, epsilon, rms=False):
+    """x (N,S,G,Cg), gamma, beta (G*Cg,) -> y (N,S,G,Cg), mean, inv_std (N,G) float64 (see the CPU twin)."""
+    n, _, g, _ = x.shape
+    mean = launch.empty((n, g), np.float64)
+    inv_std = launch.empty((n, g), np.float64)
+    _launch(_group_stats, n * g, x, float(epsilon), mean, inv_std)
+    y = launch.empty(x.shape, x.dtype)
+    _launch(_group_apply, x.size, x, gamma, beta, mean, inv_std, bool(rms), y)
+    return y, mean, inv_std
+
+
+def group_norm_backward(x, grad, gamma, mean, inv_std, rms=False):
+    """x, grad (N,S,G,Cg), gamma (G*Cg,), the forward's mean, inv_std -> dx, dgamma, dbeta (G*Cg,) float64."""
+    n, _, g, cg = x.shape
+    sums = launch.empty((n, g, 2), np.float64)
+    _launch(_group_grad_sums, n * g, x, grad, gamma, mean, inv_std, bool(rms), sums)
+    dx = launch.empty(x.shape, x.dtype)
+    _launch(_group_input_grad, x.size, x, grad, gamma, mean, inv_std, sums, bool(rms), dx)
+    dgamma = launch.empty(g * cg, np.float64)
+    dbeta = launch.empty(g * cg, np.float64)
+    _launch(_group_weight_grads, g * cg, x, grad, mean, inv_std, bool(rms), dgamma, dbeta)
     return dx, dgamma, dbeta

@@ -10,10 +10,11 @@ import math
 
 from numba import cuda
 
-from . import launch
+from . import arrays, launch
 
 __all__ = ["sgd_update", "sgd_momentum_update", "adam_update", "amsgrad_update", "rmsprop_update",
-           "adagrad_update"]
+           "adagrad_update", "nadam_update", "adamax_update", "lion_update", "ema_update",
+           "accumulated_mean"]
 
 
 def _launch(kernel, arrays, *scalars):
@@ -127,3 +128,84 @@ def _adagrad(w, g, accumulator, lr, epsilon):
 def adagrad_update(w, g, accumulator, lr, epsilon):
     """w, g, accumulator (P,): accumulator += g^2; w -= lr*g / sqrt(accumulator + eps)."""
     _launch(_adagrad, (w, g, accumulator), lr, epsilon)
+
+
+@cuda.jit(cache=True)
+def _nadam(w, g, m, v, one_minus_beta_1, one_minus_beta_2, u_next, one_minus_product_next, one_minus_u,
+           one_minus_product, one_minus_beta_2_power, lr, epsilon):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        m[i] += (g[i] - m[i]) * one_minus_beta_1
+        v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2
+        m_hat = (u_next * m[i]) / one_minus_product_next + (one_minus_u * g[i]) / one_minus_product
+        v_hat = v[i] / one_minus_beta_2_power
+        w[i] -= (m_hat * lr) / (math.sqrt(v_hat) + epsilon)
+
+
+def nadam_update(w, g, m, v, one_minus_beta_1, one_minus_beta_2, u_next, one_minus_product_next,
+                 one_minus_u, one_minus_product, one_minus_beta_2_power, lr, epsilon):
+    """Nadam, w, g, m, v (P,): m += (g-m)(1-b1); v += (g^2-v)(1-b2);
+    m_hat = u_next*m / (1 - prod_next) + (1 - u)*g / (1 - prod); v_hat = v / (1 - b2^t);
+    w -= m_hat*lr / (sqrt(v_hat) + eps).
+    """
+    _launch(_nadam, (w, g, m, v), one_minus_beta_1, one_minus_beta_2, u_next, one_minus_product_next,
+            one_minus_u, one_minus_product, one_minus_beta_2_power, lr, epsilon)
+
+
+@cuda.jit(cache=True)
+def _adamax(w, g, m, u, lr, one_minus_beta_1, beta_2, one_minus_beta_1_power, epsilon):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        m[i] += (g[i] - m[i]) * one_minus_beta_1
+        u[i] = max(beta_2 * u[i], abs(g[i]))
+        w[i] -= (lr * m[i]) / (one_minus_beta_1_power * (u[i] + epsilon))
+
+
+def adamax_update(w, g, m, u, lr, one_minus_beta_1, beta_2, one_minus_beta_1_power, epsilon):
+    """Adamax, w, g, m, u (P,): m += (g-m)(1-b1); u = max(b2*u, |g|); w -= lr*m / ((1-b1^t)*(u+eps))."""
+    _launch(_adamax, (w, g, m, u), lr, one_minus_beta_1, beta_2, one_minus_beta_1_power, epsilon)
+
+
+@cuda.jit(cache=True)
+def _lion(w, g, m, lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        c = m[i] * beta_1 + g[i] * one_minus_beta_1
+        if c > 0:
+            w[i] -= lr
+        elif c < 0:
+            w[i] += lr
+        elif c != c:
+            w[i] = c
+        m[i] = m[i] * beta_2 + g[i] * one_minus_beta_2
+
+
+def lion_update(w, g, m, lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2):
+    """Lion, w, g, m (P,): w -= lr*sign(m*b1 + g*(1-b1)); then m = m*b2 + g*(1-b2)."""
+    _launch(_lion, (w, g, m), lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2)
+
+
+@cuda.jit(cache=True)
+def _ema(average, w, momentum, one_minus_momentum):
+    i = cuda.grid(1)
+    if i < w.shape[0]:
+        average[i] = momentum * average[i] + one_minus_momentum * w[i]
+
+
+def ema_update(average, w, momentum, one_minus_momentum):
+    """The weights' moving average, average, w (P,): average = momentum*average + (1-momentum)*w."""
+    _launch(_ema, (average, w), momentum, one_minus_momentum)
+
+
+@cuda.jit(cache=True)
+def _accumulated_mean(g, accumulator, out, steps):
+    i = cuda.grid(1)
+    if i < g.shape[0]:
+        out[i] = (g[i] + accumulator[i]) / steps
+
+
+def accumulated_mean(g, accumulator, steps):
+    """Gradient accumulation, g, accumulator (P,) -> out (P,) = (g + accumulator) / steps (a new array)."""
+    out = arrays.empty(g.shape, g.dtype)
+    _launch(_accumulated_mean, (g, accumulator, out), steps)
+    return out

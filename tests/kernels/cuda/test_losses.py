@@ -78,3 +78,28 @@ def test_absolute_error_has_a_zero_gradient_where_prediction_equals_target(dev):
     targets[0, 1] = pred[0, 1]
     check("absolute_error", (pred, targets, scale), np.float32, dev)
     assert G.absolute_error(*dev(pred, targets, scale))[1].copy_to_host()[0, 1] == 0.0
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, kind, extra", [
+    ("huber", "logits", (0.7,)),
+    ("log_cosh", "logits", ()),
+    ("kl_divergence", "probs", (EPS,)),
+    ("hinge", "logits", (False,)),
+    ("hinge", "logits", (True,)),
+    ("categorical_hinge", "logits", ()),
+    ("categorical_focal_cross_entropy", "probs", (0.25, 2.0, EPS, False)),
+    ("categorical_focal_cross_entropy", "logits", (0.4, 1.5, EPS, True)),
+    ("binary_focal_cross_entropy", "probs", (0.25, 2.0, True, EPS, False)),
+    ("binary_focal_cross_entropy", "logits", (0.3, 0.0, False, EPS, True)),
+])
+def test_issue_21_losses_equal_the_cpu(name, kind, extra, dtype, dev):
+    pred, targets, _, scale = inputs((6, 4), dtype, kind)
+    if name == "hinge":
+        targets = np.where(targets > 0.5, 1.0, -1.0).astype(dtype)
+    if name in ("categorical_hinge", "categorical_focal_cross_entropy"):
+        targets = np.eye(4, dtype=dtype)[np.arange(6) % 4]
+    if name == "binary_focal_cross_entropy":
+        targets = (targets > 0.5).astype(dtype)
+    check(name, (pred, targets, scale) + extra, dtype, dev)

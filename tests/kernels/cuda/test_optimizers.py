@@ -79,3 +79,31 @@ def test_rmsprop(centered, use_momentum, dtype, dev):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_adagrad(dtype, dev):
     run_both("adagrad_update", 3, (0.1, 1e-7), dtype, dev)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nadam(dtype, dev):
+    run_both("nadam_update", 4, (0.1, 0.001, 0.45, 0.6, 0.55, 0.5, 0.002, 0.01, 1e-7), dtype, dev)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adamax(dtype, dev):
+    run_both("adamax_update", 4, (0.01, 0.1, 0.999, 0.1, 1e-7), dtype, dev)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lion(dtype, dev):
+    run_both("lion_update", 3, (0.01, 0.9, 0.1, 0.99, 0.01), dtype, dev)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ema(dtype, dev):
+    run_both("ema_update", 2, (0.9, 0.1), dtype, dev)
+
+
+def test_accumulated_mean(dev):
+    g, acc = arrays(2, np.float32)
+    expected = C.accumulated_mean(g.reshape(-1), acc.reshape(-1), np.float32(3))
+    np.testing.assert_array_equal(expected, (g.reshape(-1) + acc.reshape(-1)) / np.float32(3))
+    got = G.accumulated_mean(*dev(g.reshape(-1), acc.reshape(-1)), np.float32(3))
+    np.testing.assert_allclose(got.copy_to_host(), expected, rtol=1e-7)
