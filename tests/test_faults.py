@@ -203,6 +203,27 @@ def test_load_model_checks_datasets_too(tmp_path):
         load_model(path)
 
 
+def test_keras_zip_weights_with_an_external_link_are_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "model.keras"
+    small_model(seed=1).save(path)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("b", data=np.full(2, 7.0, "float32"))
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    weights = tmp_path / "model.weights.h5"
+    weights.write_bytes(members["model.weights.h5"])
+    rewrite(weights, KERAS3_BIAS, link=h5py.ExternalLink(str(other), "/b"))
+    members["model.weights.h5"] = weights.read_bytes()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, body in members.items():
+            zf.writestr(name, body)
+    with pytest.raises(SaveFileError, match="ExternalLink"):
+        load_model(path)
+
+
 def test_optimizer_state_with_a_huge_declared_shape_is_not_read(tmp_path):
     path = tmp_path / "model.weights.h5"
     model = small_model()
