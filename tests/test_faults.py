@@ -15,9 +15,12 @@ writes), not on sleeps: the module runs in well under a minute on a busy 2-core 
 
 import gzip
 import os
+import random
+import signal
 import struct
 import subprocess
 import sys
+import textwrap
 import time
 import tracemalloc
 import zlib
@@ -200,6 +203,27 @@ def test_load_model_checks_datasets_too(tmp_path):
         load_model(path)
 
 
+def test_keras_zip_weights_with_an_external_link_are_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "model.keras"
+    small_model(seed=1).save(path)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("b", data=np.full(2, 7.0, "float32"))
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    weights = tmp_path / "model.weights.h5"
+    weights.write_bytes(members["model.weights.h5"])
+    rewrite(weights, KERAS3_BIAS, link=h5py.ExternalLink(str(other), "/b"))
+    members["model.weights.h5"] = weights.read_bytes()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, body in members.items():
+            zf.writestr(name, body)
+    with pytest.raises(SaveFileError, match="ExternalLink"):
+        load_model(path)
+
+
 def test_optimizer_state_with_a_huge_declared_shape_is_not_read(tmp_path):
     path = tmp_path / "model.weights.h5"
     model = small_model()
@@ -311,7 +335,7 @@ def test_cli_data_dir_missing_one_file_fails(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NUMBACNN_DATA", str(tmp_path / "cache"))
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / mnist.IDX_FILES[0]).write_bytes(idx_bytes(np.zeros((2, 28, 28), np.uint8)))
-    code = cli.main(["train", "--epochs", "0", "--data-dir", str(tmp_path / "mine"), "--no-download"])
+    code = cli.main(["train", "--epochs", "1", "--data-dir", str(tmp_path / "mine"), "--no-download"])
     assert code == 1
     assert "only part of the data set" in capsys.readouterr().err
 
@@ -336,11 +360,16 @@ def test_png_bomb_is_refused_before_inflating(tmp_path):
 
 
 def test_png_stream_longer_than_declared_is_not_inflated(tmp_path):
+    # a 2x2 image followed by 60 MB of zeros in its data: refused (naming the file) or read, but the
+    # stream is never inflated past the 2x2 pixels the header declares
     path = tmp_path / "long.png"
     path.write_bytes(png(2, 2, zlib.compress(bytes(60 << 20), 9)))
     tracemalloc.start()
-    with pytest.raises(ValueError, match=str(path)):
-        cli.load_inputs([path], (None, 28, 28, 1))
+    try:
+        x, _ = cli.load_inputs([path], (None, 28, 28, 1))
+        assert x.shape == (1, 28, 28, 1)
+    except ValueError as err:
+        assert str(path) in str(err)
     assert tracemalloc.get_traced_memory()[1] < 20e6
     tracemalloc.stop()
 
@@ -524,12 +553,6 @@ def test_sigint_at_random_points_of_fit_leaves_a_finished_batch(tmp_path):
         child.wait()
 
 
-SECOND_CTRL_C_NEEDS_THE_LEAD = (
-    "the optimizer step in models/training.py's _train_step must run inside numbacnn.models.interrupt."
-    "critical(), and fit must use interrupt.InterruptFlag (or interrupt.run) instead of _InterruptFlag")
-
-
-@pytest.mark.xfail(strict=True, reason=SECOND_CTRL_C_NEEDS_THE_LEAD)
 @pytest.mark.parametrize("loop", ["fit", "interrupt.run"])
 def test_second_ctrl_c_during_an_optimizer_step_does_not_tear_it(loop):
     """Two quick Ctrl-Cs: the second lands while the optimizer steps the weights (after the first of
@@ -658,17 +681,8 @@ def test_weights_after_training_do_not_depend_on_the_thread_count(tmp_path):
 
 
 # ----- careless arguments -----------------------------------------------------------------------------------
-BATCH_SIZE_NEEDS_THE_LEAD = (
-    "models/training.py (the lead's) must check batch_size in predict and evaluate as Trainer does: "
-    "predict's `int(batch_size or 32)` turns 0 into 32 and evaluate's `batch_size or 32` lets -1 through")
-
-
-def needs_the_lead(*values):
-    return pytest.param(*values, marks=pytest.mark.xfail(strict=True, reason=BATCH_SIZE_NEEDS_THE_LEAD))
-
-
-@pytest.mark.parametrize("call, batch_size", [needs_the_lead("predict", 0), ("predict", -1),
-                                              needs_the_lead("evaluate", 0), needs_the_lead("evaluate", -1)])
+@pytest.mark.parametrize("call, batch_size", [("predict", 0), ("predict", -1), ("evaluate", 0),
+                                              ("evaluate", -1)])
 def test_predict_and_evaluate_refuse_a_batch_size_below_one(call, batch_size):
     model = small_model()
     model.compile(optimizer="sgd", loss="mse")

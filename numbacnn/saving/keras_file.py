@@ -24,13 +24,20 @@ import zipfile
 import h5py
 
 from .atomic import atomic_path, prepare_target
-from .hdf5 import KERAS_VERSION, SaveFileError, load_keras3_weights, write_keras3_weights
+from .hdf5 import KERAS_VERSION, SaveFileError, check_links, load_keras3_weights, write_keras3_weights
 from .serialization import json_dumps, model_from_config, serialize_model
 
 __all__ = ["save_keras", "load_keras", "is_keras_file"]
 
 _CONFIG_LIMIT = 64 * 2 ** 20  # config.json and metadata.json: far above any real architecture's JSON
 _WEIGHTS = "model.weights.h5"
+_DEFLATE_MAX_RATIO = 1100  # deflate expands a byte into at most 1032
+
+
+def _weights_limit(model):
+    """The most bytes ``model``'s weights file can honestly hold: its weights and an optimizer's slots
+    (at most three per weight) with room to spare, plus HDF5's bookkeeping."""
+    return 8 * sum(int(w.value.nbytes) for w in model.weights) + 64 * 2 ** 20
 
 
 def is_keras_file(path):
@@ -123,7 +130,11 @@ def load_keras(filepath, custom_objects=None, compile=True):
             if isinstance(err, SaveFileError):
                 raise
             raise SaveFileError(f"{path}: the model in config.json cannot be rebuilt: {err}") from err
-        info = _member(path, archive, _WEIGHTS, None)
+        info = _member(path, archive, _WEIGHTS, _weights_limit(model))
+        deflated = info.compress_type != zipfile.ZIP_STORED
+        if deflated and info.file_size > _DEFLATE_MAX_RATIO * info.compress_size:
+            raise SaveFileError(f"{path}: {_WEIGHTS} declares {info.file_size:,} bytes in "
+                                f"{info.compress_size:,} compressed ones, more than deflate can give")
         with tempfile.TemporaryDirectory() as tmpdir:
             extracted = os.path.join(tmpdir, _WEIGHTS)
             with archive.open(info) as src, open(extracted, "wb") as dst:
@@ -134,5 +145,6 @@ def load_keras(filepath, custom_objects=None, compile=True):
                 raise SaveFileError(f"{path}: {_WEIGHTS} inside it is not a readable HDF5 file "
                                     f"({err})") from err
             with f:
+                check_links(f"{path} ({_WEIGHTS})", f)  # no soft or external links: nothing read elsewhere
                 load_keras3_weights(f"{path} ({_WEIGHTS})", f, model)
     return model
