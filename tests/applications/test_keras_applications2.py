@@ -70,6 +70,19 @@ def test_keras_saved_application_loads_and_predicts_as_keras(files, tag):
     np.testing.assert_allclose(logits.predict(x, verbose=0), ref[f"{tag}_logits"], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("application", ["EfficientNetB1", "EfficientNetB2", "EfficientNetB3"])
+def test_efficientnet_b1_to_b3_have_keras_layers(files, application):
+    """Keras's architectures (stored as JSON only): the same layers with weights, in the same order, with the
+    same weight shapes (depth and width scaling rounded as Keras rounds them)."""
+    folder, ref = files
+    with open(folder / f"{application}.json") as f:
+        keras_model = nc.models.model_from_json(f.read())
+    ours = getattr(nc.applications, application)(input_shape=(32, 32, 3), classes=10)
+    assert _weighted_names(ours) == _weighted_names(keras_model)
+    assert [w.shape for w in ours.weights] == [w.shape for w in keras_model.weights]
+    assert ours.count_params() == keras_model.count_params() == int(ref[f"{application}_count_params"])
+
+
 @pytest.mark.parametrize("application, minimalistic", sorted(KERAS_COUNTS))
 def test_parameter_counts_are_keras(application, minimalistic):
     kwargs = {"minimalistic": True} if minimalistic else {}

@@ -13,7 +13,8 @@ input ``Normalization`` gets ImageNet's per-channel mean and variance (count 100
 weight that lands in another's place changes the predictions while the files compress well. It writes
 ``<tag>.keras`` (model.save), ``<tag>.weights.h5`` (model.save_weights) and ``<tag>.json``
 (model.to_json()), and Keras's predictions on a fixed batch of pixels in [0, 255] into ``reference.npz``
-(also the logits: the same model with ``classifier_activation=None``).
+(also the logits: the same model with ``classifier_activation=None``); for ``ARCHITECTURES`` only the
+JSON and the parameter count.
 """
 
 import io
@@ -38,6 +39,8 @@ MODELS = {
     "MobileNetV3Large": ("MobileNetV3Large", {}),
     "MobileNetV3Small_minimalistic_075": ("MobileNetV3Small", {"minimalistic": True, "alpha": 0.75}),
 }
+# only the architecture (model.to_json()) of these: their names and parameter counts
+ARCHITECTURES = ("EfficientNetB1", "EfficientNetB2", "EfficientNetB3")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_VARIANCE = (0.229 ** 2, 0.224 ** 2, 0.225 ** 2)
 
@@ -112,6 +115,11 @@ def main():
         members[tag + ".json"] = model.to_json().encode("utf8")
         print(tag, model.count_params(), "max probability", reference[f"{tag}_pred"].max(),
               "logit range", np.ptp(reference[f"{tag}_logits"], axis=1))
+    for application in ARCHITECTURES:
+        keras.utils.clear_session()
+        model = getattr(keras.applications, application)(weights=None, input_shape=(32, 32, 3), classes=10)
+        members[application + ".json"] = model.to_json().encode("utf8")
+        reference[f"{application}_count_params"] = np.array(model.count_params())
     buffer = io.BytesIO()
     np.savez(buffer, **reference)
     members["reference.npz"] = buffer.getvalue()
