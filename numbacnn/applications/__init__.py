@@ -18,6 +18,7 @@ from ..layers import (
     MaxPooling2D,
 )
 from ..models import Model, Sequential
+from .efficientnet import EfficientNetB0, EfficientNetB1, EfficientNetB2, EfficientNetB3
 from .imagenet import (
     VGG16,
     VGG19,
@@ -33,6 +34,7 @@ from .imagenet import (
 )
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
+from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
 from .xception import Xception
 
 
@@ -182,8 +184,9 @@ def resnet20(input_shape=(32, 32, 3), num_classes=10, depth=20):
 
 
 __all__ = ["ARCHITECTURES", "VGG16", "VGG19", "DenseNet121", "DenseNet169", "DenseNet201", "MobileNet",
-           "MobileNetV2", "ResNet50", "ResNet50V2", "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2",
-           "Xception", "alexnet",
+           "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "MobileNetV2",
+           "MobileNetV3Large", "MobileNetV3Small", "ResNet50", "ResNet50V2", "ResNet101", "ResNet101V2",
+           "ResNet152", "ResNet152V2", "Xception", "alexnet",
            "cifar_cnn", "conv_model", "conv_model_pooling", "fashion_cnn", "get", "lenet5", "normal_model",
            "resnet20"]
 

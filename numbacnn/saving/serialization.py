@@ -336,11 +336,61 @@ def _io_specs(spec):
     return [tuple(spec[:3])], False
 
 
+# Keras 3 records tensor arithmetic with a constant (``x + 3.0``, ``x * (1.0 / 6.0)``, e.g. MobileNetV3's
+# hard_sigmoid) as an operation of keras.src.ops.numpy; numbacnn rebuilds it as the Rescaling layer
+# (x * scale + offset) that computes the same float32 result: (scale, offset) given the constant c.
+_CONSTANT_OPS = {
+    "Add": (lambda c: (1.0, c), lambda c: (1.0, c)),
+    "Subtract": (lambda c: (1.0, -c), lambda c: (-1.0, c)),
+    "Multiply": (lambda c: (c, 0.0), lambda c: (c, 0.0)),
+}
+
+
+def _is_op_entry(entry):
+    return isinstance(entry, dict) and str(entry.get("module") or "").startswith("keras.src.ops")
+
+
+def _op_from_config(entry):
+    """(Rescaling layer, its calls) for a Keras operation node of a symbolic tensor and a number."""
+    class_name, name = entry.get("class_name"), entry.get("name")
+    nodes = entry.get("inbound_nodes") or []
+    what = f'The model config\'s operation "{name}" ({entry.get("module")}.{class_name})'
+    if class_name not in _CONSTANT_OPS:
+        raise ValueError(f"{what} has no numbacnn layer; numbacnn reads the operations "
+                         f"{', '.join(sorted(_CONSTANT_OPS))} of a tensor and a number (as a Rescaling "
+                         "layer), and layers otherwise")
+    layer, calls = None, []
+    for node in nodes:
+        args = node.get("args") or [] if isinstance(node, dict) else []
+        tensors = [i for i, a in enumerate(args)
+                   if isinstance(a, dict) and a.get("class_name") == "__keras_tensor__"]
+        numbers = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        if len(args) != 2 or len(tensors) != 1 or len(numbers) != 1 or node.get("kwargs"):
+            raise ValueError(f"{what} combines {args!r}; numbacnn reads it only for one symbolic tensor and "
+                             "one number")
+        scale, offset = _CONSTANT_OPS[class_name][tensors[0]](float(numbers[0]))
+        if layer is None:
+            layer = layers_module.Rescaling(scale, offset=offset, name=name)
+        elif (layer.scale, layer.offset) != (scale, offset):
+            raise ValueError(f"{what} is called with different constants; numbacnn reads one per operation")
+        history = args[tensors[0]]["config"]["keras_history"]
+        calls.append(([(history[0], int(history[1]), int(history[2]))], False))
+    if layer is None:
+        raise ValueError(f"{what} is never called in the model config")
+    return layer, calls
+
+
 def _functional_from_config(config, custom_objects):
     from ..models import Model
 
     pending, outputs_of, made = [], {}, {}
     for entry in config.get("layers", []):
+        if _is_op_entry(entry):
+            layer, calls = _op_from_config(entry)
+            name = entry.get("name") or layer.name
+            pending.append((name, layer, calls))
+            made[name] = 0
+            continue
         layer = deserialize_layer(entry, custom_objects)
         name = entry.get("name") or layer.name
         calls = [_node_sources(node) for node in entry.get("inbound_nodes") or []]
