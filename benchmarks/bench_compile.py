@@ -13,8 +13,9 @@ the cache filled (warm). Reported per model: the seconds from spawn to the end o
 and warm, the compile total, the number of specialisations, and the kernels sorted by own compile time
 (with their number of specialisations and argument types).
 
-The machines are shared: compile time is CPU time, so on a loaded machine every figure grows with the load;
-the shares (which kernel costs what) hold better than the absolute seconds.
+The machines are shared: compile time is CPU time, so on a loaded machine every wall-clock figure grows with
+the load; the process's CPU seconds (all its threads, from spawn) and the shares (which kernel costs what)
+hold better than the absolute seconds.
 """
 
 import argparse
@@ -67,20 +68,21 @@ def kernel_name(dispatcher):
 
 
 def specialisations(buffer):
-    """``[(kernel, argument types, inclusive s, own s)]`` from a recorder's ``(time, event)`` buffer: an
-    event's own time is its time less that of the compilations nested in it (its callees)."""
+    """``[(kernel, argument types, inclusive s, own s, caller)]`` from a recorder's ``(time, event)``
+    buffer: an event's own time is its time less that of the compilations nested in it (its callees);
+    the caller is the kernel whose compilation asked for it ("" for a call from Python)."""
     out, stack = [], []
     for t, event in buffer:
         if event.is_start:
-            stack.append([t, 0.0])
+            stack.append([t, 0.0, kernel_name(event.data["dispatcher"])])
             continue
-        start, nested = stack.pop()
+        start, nested, _ = stack.pop()
         inclusive = t - start
         if stack:
             stack[-1][1] += inclusive
         data = event.data
         out.append((kernel_name(data["dispatcher"]), ", ".join(str(a) for a in data["args"]), inclusive,
-                    inclusive - nested))
+                    inclusive - nested, stack[-1][2] if stack else ""))
     return out
 
 
@@ -98,7 +100,7 @@ def worker(name):
         model.train_on_batch(x, y)
         step = time.time() - t0
     return {"model": name, "imported": imported, "first_step": time.time() - spawned, "step": step,
-            "specialisations": specialisations(rec.buffer)}
+            "cpu": time.process_time(), "specialisations": specialisations(rec.buffer)}
 
 
 def run_worker(name, cache):
@@ -115,11 +117,11 @@ def by_kernel(specs):
     """``[(kernel, own s, inclusive s of its outermost compilations, count, [argument types])]``, most
     expensive first."""
     acc = defaultdict(lambda: [0.0, 0, []])
-    for kernel, args, _, own in specs:
+    for kernel, args, _, own, caller in specs:
         a = acc[kernel]
         a[0] += own
         a[1] += 1
-        a[2].append(args)
+        a[2].append(f"{args}" + (f" from {caller}" if caller else ""))
     return sorted(((k, own, n, args) for k, (own, n, args) in acc.items()), key=lambda r: -r[1])
 
 
@@ -128,8 +130,9 @@ def report(cold, warm, top):
     total = sum(s[3] for s in specs)
     kernels = by_kernel(specs)
     lines = [f"### {cold['model']}: cold {cold['first_step']:.1f} s from spawn to the end of the first step "
-             f"(imports {cold['imported']:.1f} s, first step {cold['step']:.1f} s), warm "
-             f"{warm['first_step']:.1f} s (first step {warm['step']:.2f} s)",
+             f"(CPU {cold['cpu']:.1f} s; imports {cold['imported']:.1f} s, first step {cold['step']:.1f} s), "
+             f"warm {warm['first_step']:.1f} s (CPU {warm['cpu']:.1f} s; first step {warm['step']:.2f} s, "
+             f"{len(warm['specialisations'])} compilations)",
              f"{len(specs)} specialisations of {len(kernels)} kernels, {total:.1f} s of compilation "
              f"({100 * total / max(cold['step'], 1e-9):.0f} % of the cold step)", "",
              "| kernel | specialisations | own compile s | share |", "|---|---:|---:|---:|"]
@@ -140,9 +143,9 @@ def report(cold, warm, top):
         own = sum(r[1] for r in rest)
         lines.append(f"| {len(rest)} others | {sum(r[2] for r in rest)} | {own:.2f} | "
                      f"{100 * own / max(total, 1e-9):.0f} % |")
-    multi = [(k, args) for k, _, n, args in kernels if n > 1]
+    multi = [(k, args) for k, _, n, args in kernels if n > 1 and k.startswith("cpu.")]
     if multi:
-        lines += ["", "Kernels compiled for more than one argument-type tuple:"]
+        lines += ["", "numbacnn kernels compiled for more than one argument-type tuple:"]
         for k, args in multi:
             lines.append(f"- `{k}`: " + "; ".join(f"({a})" for a in args))
     return "\n".join(lines)

@@ -15,9 +15,10 @@ for every kernel it touches. This module does that wait up front, on purpose and
 
 ``compile_for`` runs one training step and one prediction on a twin of the model (rebuilt from its JSON
 architecture, so the model's own weights and optimizer state are left alone) with zero data of its input
-shape: the same kernels, layouts and dtypes as the real first step, whatever the batch size (Numba
-specialises on types, not sizes). ``progress(message, done)`` is called as each kernel starts compiling,
-e.g. ``("compiling conv kernels 3", 3)``: a GUI can show it instead of a frozen first step.
+shape: the same kernels, layouts and dtypes as the real first step (Numba specialises on types; the
+routes some kernels choose by size are covered by a full and a partial batch, see ``WARMUP_BATCH``).
+``progress(message, done)`` is called as each kernel starts compiling, e.g.
+``("compiling conv kernels 3", 3)``: a GUI can show it instead of a frozen first step.
 """
 
 import json
@@ -32,7 +33,10 @@ import numpy as np
 DEFAULT_MODELS = ("fashion_cnn",)
 """What ``python -m numbacnn warmup`` warms without ``--model``: the README's model."""
 
-WARMUP_BATCH = 2
+WARMUP_BATCH = 32
+"""The batch size of the warm-up step: the command line's default. Numba specialises on types, not sizes,
+but some kernels choose their route by size (a matrix product split across threads or not), so the step
+runs at a usual size, and the prediction on one and a half batches (a full one and a partial last one)."""
 
 
 def _family(dispatcher):
@@ -123,9 +127,10 @@ def compile_for(model, progress=None, batch=WARMUP_BATCH):
         return None
     x = _zeros(_shapes(twin.inputs), batch)
     y = _labels(twin, batch)
+    x_predict = _zeros(_shapes(twin.inputs), batch + max(1, batch // 2))
     with compile_events(progress) as events:
         twin.train_on_batch(x, y)
-        twin.predict(x, batch_size=batch, verbose=0)
+        twin.predict(x_predict, batch_size=batch, verbose=0)
     return events
 
 
