@@ -86,3 +86,29 @@ def test_kernel_families_and_modules_of_a_conv_model():
     modules = warmup._kernel_modules(model)
     assert {"conv", "pooling", "dense", "losses", "optimizers"} <= set(modules)
     assert all(modules.values())
+
+
+def test_warmup_command_in_parallel_workers_then_all_cached(tmp_path):
+    """``numbacnn warmup --model A.json B.json --jobs 2``: one worker process per model into the same
+    cache; run again, nothing is compiled."""
+    import numbacnn as keras
+
+    paths = []
+    for i, hidden in enumerate((None, 5)):
+        layers = [keras.Input((4,))] + ([keras.layers.Dense(hidden, activation="relu")] if hidden else [])
+        model = keras.Sequential(layers + [keras.layers.Dense(3, activation="softmax")], name=f"m{i}")
+        paths.append(tmp_path / f"m{i}.json")
+        paths[-1].write_text(model.to_json())
+    cache = tmp_path / "cache"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=REPO + os.pathsep + os.environ.get(
+        "PYTHONPATH", ""))
+    argv = [sys.executable, "-m", "numbacnn", "warmup", "--model", *map(str, paths), "--jobs", "2"]
+    first = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.strip().splitlines()
+    assert lines[0].startswith(f"filling the Numba cache ({cache}) for ")
+    assert [line.split(":")[0] for line in lines[1:]] == [str(p) for p in paths]
+    assert "compiled" in lines[1] and "kernel specialisations" in lines[1]
+    again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert all("all kernels were cached already" in line for line in again.stdout.strip().splitlines()[1:])
