@@ -140,7 +140,8 @@ def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
     One task per output row (n, od, oh)."""
     n_rows = x.shape[0] * out_size[0] * out_size[1]
     ow_ = out_size[2]
-    for r in prange(n_rows):
+    for t in prange(n_rows):
+        r = np.int64(t)  # the parallel loop's index is uint64 there: one _fill_rows specialisation, not two
         _fill_rows(x, cols[r * ow_:(r + 1) * ow_], r, r + 1, ksize, strides, dilation, pad, out_size)
 
 
