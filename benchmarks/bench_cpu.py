@@ -476,6 +476,10 @@ def main(argv=None):
     for name, batch in rows:
         if name not in SPECS or batch <= 0:
             parser.error(f"unknown row {name}:{batch}; models: {', '.join(SPECS)}")
+    start_models = (list(SPECS) if args.start_models == [] else args.start_models or [START_ROW[0]])
+    for name in start_models:
+        if name not in SPECS:
+            parser.error(f"unknown --start-models {name}; models: {', '.join(SPECS)}")
     seconds = args.seconds or (0.5 if args.quick else 3.0)
     warmup = args.warmup if args.warmup is not None else (0.2 if args.quick else 1.0)
     repeat = args.repeat or (1 if args.quick else 2)
@@ -504,10 +508,6 @@ def main(argv=None):
     print("\nInference, images/s\n\n" + speed_table(results, rows, peers, "infer"))
     print("\nPeak memory of the measurement process (training, then inference), MiB\n\n"
           + memory_table(results, rows, peers), flush=True)
-    start_models = (list(SPECS) if args.start_models == [] else args.start_models or [START_ROW[0]])
-    for name in start_models:
-        if name not in SPECS:
-            parser.error(f"unknown --start-models {name}; models: {', '.join(SPECS)}")
     start = [] if args.no_start else measure_start(peers, interpreters, repeat, start_models)
     if start:
         print(f"\nStart-up (batch {START_ROW[1]}), seconds from the process's spawn; "
