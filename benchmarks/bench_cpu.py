@@ -338,13 +338,14 @@ def rate_worker(framework, name, batch, seconds, warmup_seconds):
             "train_cores": train_cores, "infer_cores": infer_cores}
 
 
-def start_worker(framework):
-    """Seconds from the spawn (BENCH_SPAWN_TIME, set by the parent) to the imports and to the first step."""
+def start_worker(framework, row=START_ROW):
+    """Seconds from the spawn (BENCH_SPAWN_TIME, set by the parent) to the imports and to the first step
+    of ``row`` (model, batch)."""
     spawned = float(os.environ["BENCH_SPAWN_TIME"])
     for module in MODULES[framework]:
         importlib.import_module(module)
     imported = time.time() - spawned
-    train, _, _ = STEPS[framework](*START_ROW)
+    train, _, _ = STEPS[framework](*row)
     train()
     return {"imported": imported, "first_step": time.time() - spawned, "peak_kib": _peak_kib()}
 
@@ -466,18 +467,21 @@ def measure_rows(rows, peers, interpreters, seconds, warmup, repeat):
     return results
 
 
-def measure_start(peers, interpreters, repeat):
-    """Start-up rows: numbacnn cold and warm (best of ``repeat``), then each peer (best of ``repeat``)."""
+def measure_start(peers, interpreters, repeat, models=(START_ROW[0],)):
+    """Start-up rows per model (batch START_ROW[1]): numbacnn cold (a new empty Numba cache per model) and
+    warm (best of ``repeat``), then each peer (best of ``repeat``)."""
     out = []
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        args = ["--worker", "numbacnn", "--start"]
-        out.append(("numbacnn, cold (empty Numba cache)", _run_worker(interpreters["numbacnn"], args, env)))
-        warm = [_run_worker(interpreters["numbacnn"], args, env) for _ in range(repeat)]
-        out.append(("numbacnn, warm (cache filled)", min(warm, key=lambda g: g["first_step"])))
-    for fw in peers:
-        runs = [_run_worker(interpreters[fw], ["--worker", fw, "--start"]) for _ in range(repeat)]
-        out.append((LABELS[fw], min(runs, key=lambda g: g["first_step"])))
+    for name in models:
+        args = ["--worker", "numbacnn", "--start", "--rows", f"{name}:{START_ROW[1]}"]
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            out.append((f"{name}: numbacnn, cold (empty Numba cache)",
+                        _run_worker(interpreters["numbacnn"], args, env)))
+            warm = [_run_worker(interpreters["numbacnn"], args, env) for _ in range(repeat)]
+            out.append((f"{name}: numbacnn, warm (cache filled)", min(warm, key=lambda g: g["first_step"])))
+        for fw in peers:
+            runs = [_run_worker(interpreters[fw], ["--worker", fw] + args[2:]) for _ in range(repeat)]
+            out.append((f"{name}: {LABELS[fw]}", min(runs, key=lambda g: g["first_step"])))
     return out
 
 
@@ -492,6 +496,8 @@ def main(argv=None):
                         help="Python interpreter that imports TensorFlow (default: this one)")
     parser.add_argument("--repeat", type=int, default=None, help="rounds per row, best kept (default 2)")
     parser.add_argument("--no-start", action="store_true", help="skip the start-up measurement")
+    parser.add_argument("--start-models", nargs="*", metavar="MODEL",
+                        help=f"models whose start-up is measured (default: {START_ROW[0]}; no names: all)")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per measurement")
     parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds per measurement")
@@ -506,11 +512,15 @@ def main(argv=None):
     for name, batch in rows:
         if name not in SPECS or batch <= 0:
             parser.error(f"unknown row {name}:{batch}; models: {', '.join(SPECS)}")
+    start_models = (list(SPECS) if args.start_models == [] else args.start_models or [START_ROW[0]])
+    for name in start_models:
+        if name not in SPECS:
+            parser.error(f"unknown --start-models {name}; models: {', '.join(SPECS)}")
     seconds = args.seconds or (0.5 if args.quick else 3.0)
     warmup = args.warmup if args.warmup is not None else (0.2 if args.quick else 1.0)
     repeat = args.repeat or (1 if args.quick else 2)
     if args.worker:
-        got = (start_worker(args.worker) if args.start
+        got = (start_worker(args.worker, rows[0] if args.rows else START_ROW) if args.start
                else rate_worker(args.worker, *rows[0], seconds, warmup))
         print(json.dumps(got))
         return
@@ -534,9 +544,9 @@ def main(argv=None):
     print("\nInference, images/s\n\n" + speed_table(results, rows, peers, "infer"))
     print("\nPeak memory of the measurement process (training, then inference), MiB\n\n"
           + memory_table(results, rows, peers), flush=True)
-    start = [] if args.no_start else measure_start(peers, interpreters, repeat)
+    start = [] if args.no_start else measure_start(peers, interpreters, repeat, start_models)
     if start:
-        print(f"\nStart-up ({START_ROW[0]}, batch {START_ROW[1]}), seconds from the process's spawn; "
+        print(f"\nStart-up (batch {START_ROW[1]}), seconds from the process's spawn; "
               f"warm and peers: best of {repeat}\n")
         print(markdown_table(["run", "imports done", "first training step done", "peak MiB"],
                              [[label, f"{g['imported']:.2f}", f"{g['first_step']:.2f}",

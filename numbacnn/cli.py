@@ -1,4 +1,5 @@
-"""The command line: ``python -m numbacnn {train,evaluate,predict,summary,gui} ...`` (or ``numbacnn ...``).
+"""The command line: ``python -m numbacnn {train,evaluate,predict,summary,warmup,gui} ...``
+(or ``numbacnn ...``).
 
 The subcommands only parse arguments and call the functions of this module, which scripts can call too:
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import applications, backend, datasets, models, utils
+from . import applications, backend, datasets, models, utils, warmup
 from . import optimizers as optimizers_module
 from .models import interrupt
 from .models.trainer import split_validation
@@ -515,6 +516,7 @@ def _train_on_folder(args):
         model.summary()
     trainer = model.make_trainer(train_batches, epochs=args.epochs, verbose=args.verbose,
                                  validation_data=val_batches)
+    compile_notice(model, args.verbose)
     stopped = interrupt.run(trainer)  # fit's loop, telling an interrupted run from a finished one
     history = trainer.history
     if stopped is not None:
@@ -561,6 +563,7 @@ def cmd_train(args):
             model.summary()
         trainer = model.make_trainer(x, y, batch_size=args.batch_size, epochs=args.epochs,
                                      verbose=args.verbose, validation_split=args.validation_split)
+        compile_notice(model, args.verbose)
         stopped = interrupt.run(trainer)  # fit's loop, telling an interrupted run from a finished one
         history = trainer.history
         if stopped is not None:
@@ -577,6 +580,22 @@ def cmd_train(args):
     if args.plot:
         plotting.plot_history(history, args.plot, title=f"{model.name} on {source}")
         print(f"saved curves to {args.plot}")
+
+
+def compile_notice(model, verbose=1):
+    """Print one line before a first training step that will compile kernels (Numba's cache is cold for
+    them): "compiling kernels for fashion_cnn (first run only)..." (nothing with ``verbose`` 0)."""
+    if verbose and warmup.is_cold(model):
+        print(f"compiling kernels for {model.name} (first run only)...", flush=True)
+
+
+def cmd_warmup(args):
+    select_device("cpu")
+    print(f"filling the Numba cache ({warmup.cache_location()}) for {', '.join(args.model)}...", flush=True)
+    try:
+        warmup.warm_models(args.model, jobs=args.jobs, dataset=args.dataset)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
 
 
 def interrupted_path(path):
@@ -842,6 +861,19 @@ def build_parser():
     p.add_argument("--dataset", choices=list(DATASETS),
                    help="build a named model for this data set's images (default: the model's own shape)")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("warmup", parents=[common], help="compile the kernels of models ahead of use",
+                       description="Fill Numba's on-disk cache with the CPU kernels a model's training and "
+                                   "prediction use (one small training step and a prediction each), so "
+                                   "that its first training step starts at once. Run once after installing "
+                                   "or upgrading numbacnn or Numba.")
+    p.add_argument("--model", nargs="+", default=list(warmup.DEFAULT_MODELS), metavar="NAME|FILE.json",
+                   help=f"the models: {models_help} (default: fashion_cnn)")
+    p.add_argument("--dataset", choices=list(DATASETS),
+                   help="build named models for this data set's images (default: each model's own shape)")
+    p.add_argument("--jobs", type=_int_at_least(1), default=1, metavar="N",
+                   help="worker processes, one model each, compiling in parallel (default: 1)")
+    p.set_defaults(func=cmd_warmup)
 
     p = sub.add_parser("gui", add_help=False, help="open the visual debugger (gui --help: its options)",
                        description="Open the visual debugger (the numbacnn_gui package: the gui extra, or "

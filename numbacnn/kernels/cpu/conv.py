@@ -140,7 +140,8 @@ def _im2col(x, cols, ksize, strides, dilation, pad, out_size):
     One task per output row (n, od, oh)."""
     n_rows = x.shape[0] * out_size[0] * out_size[1]
     ow_ = out_size[2]
-    for r in prange(n_rows):
+    for t in prange(n_rows):
+        r = np.int64(t)  # the parallel loop's index is uint64 there: one _fill_rows specialisation, not two
         _fill_rows(x, cols[r * ow_:(r + 1) * ow_], r, r + 1, ksize, strides, dilation, pad, out_size)
 
 
@@ -235,7 +236,9 @@ def _conv_blocked_pooled(x, wmat, bias, scale, shift, act, y, argmax, scratch, c
         g1 = min(n_windows, g0 + windows_per_task)
         tid = get_thread_id()
         block = scratch[tid][:(g1 - g0) * rows * ow_]
-        run_start = run_end = k_start = 0  # conv rows [run_start, run_end) go to block from row k_start
+        # conv rows [run_start, run_end) go to block from row k_start; int64 from the start, not a literal 0,
+        # which Numba's type inference passes to _fill_rows first (an extra specialisation, ~11 s cold)
+        run_start = run_end = k_start = np.int64(0)
         for g in range(g0, g1):
             ph = g % ph_
             q = g // ph_

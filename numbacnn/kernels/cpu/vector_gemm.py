@@ -169,6 +169,8 @@ def _k_block(m, n, k):
 def product(a, ai, sai, sak, b, bi, sbk, c, ci, ldc, m, n, k, accumulate):
     """C (+)= A @ B for float32 A (m,k), B (k,n), C (m,n) addressed as in ``_tile_intrinsic``, in one
     thread. Without ``accumulate`` C is overwritten (and set to 0 when k is 0)."""
+    # callers pass int64 and bool, never literal constants (np.int64(0), np.bool_(False)): Numba compiles
+    # a separate specialisation per tuple of literal values, and this one inlines four tiles (~6 s each)
     if m <= 0 or n <= 0:
         return
     if k <= 0:
@@ -239,7 +241,7 @@ def product_rows(a, sai, sak, b, c, m, n, k, parts):
         lo = min(m, tiles * p // parts * mr)
         hi = min(m, tiles * (p + 1) // parts * mr)
         if hi > lo:
-            product(a, lo * sai, sai, sak, b, 0, n, c, lo * n, n, hi - lo, n, k, False)
+            product(a, lo * sai, sai, sak, b, np.int64(0), n, c, lo * n, n, hi - lo, n, k, np.bool_(False))
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -249,7 +251,8 @@ def product_reduction(a, sai, sak, b, partial, m, n, k, parts):
     for p in prange(parts):
         lo = k * p // parts
         hi = k * (p + 1) // parts
-        product(a, lo * sak, sai, sak, b, lo * n, n, partial[p], 0, n, m, n, hi - lo, False)
+        product(a, lo * sak, sai, sak, b, lo * n, n, partial[p], np.int64(0), n, m, n, hi - lo,
+                np.bool_(False))
 
 
 def product_into(a, b, c, vector):
@@ -263,8 +266,9 @@ def _product_into(a, b, c, vector):
     if isinstance(a, types.Array) and a.dtype == types.float32:
         def impl(a, b, c, vector):
             if vector:
-                product(a, 0, a.shape[1], 1, b, 0, b.shape[1], c, 0, c.shape[1], a.shape[0], b.shape[1],
-                         a.shape[1], False)
+                zero, one = np.int64(0), np.int64(1)
+                product(a, zero, a.shape[1], one, b, zero, b.shape[1], c, zero, c.shape[1], a.shape[0],
+                        b.shape[1], a.shape[1], np.bool_(False))
             else:
                 np.dot(a, b, c)
         return impl
@@ -285,8 +289,9 @@ def _product_t_add(a, b, c, vector):
     if isinstance(a, types.Array) and a.dtype == types.float32:
         def impl(a, b, c, vector):
             if vector:
-                product(a, 0, 1, a.shape[1], b, 0, b.shape[1], c, 0, c.shape[1], a.shape[1], b.shape[1],
-                        a.shape[0], True)
+                zero, one = np.int64(0), np.int64(1)
+                product(a, zero, one, a.shape[1], b, zero, b.shape[1], c, zero, c.shape[1], a.shape[1],
+                        b.shape[1], a.shape[0], np.bool_(True))
             else:
                 c += np.dot(a.T, b)
         return impl

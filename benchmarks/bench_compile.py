@@ -1,0 +1,177 @@
+"""Where a cold start goes: Numba's compile time per kernel and per specialisation in the first training step.
+
+    python benchmarks/bench_compile.py                        # every benchmark model, batch 32
+    python benchmarks/bench_compile.py fashion_cnn lenet5     # some of them
+    python benchmarks/bench_compile.py --top 15 --json out.json
+
+Each model runs in a fresh process of its own with an empty ``NUMBA_CACHE_DIR`` (a temporary directory):
+the process builds the model, compiles it (Keras's ``compile``) and runs its first ``train_on_batch`` on
+random data, while Numba's ``numba:compile`` events are recorded. Every event is one specialisation (one
+kernel compiled for one tuple of argument types); its *own* time excludes the kernels it compiled inside
+it (callees), so the own times add up to the compile total. A second process then runs the same step with
+the cache filled (warm). Reported per model: the seconds from spawn to the end of the first step, cold
+and warm, the compile total, the number of specialisations, and the kernels sorted by own compile time
+(with their number of specialisations and argument types).
+
+The machines are shared: compile time is CPU time, so on a loaded machine every wall-clock figure grows with
+the load; the process's CPU seconds (all its threads, from spawn) and the shares (which kernel costs what)
+hold better than the absolute seconds.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+import numpy as np
+
+MODELS = ("fashion_cnn", "cifar_cnn", "lenet5", "conv_model_pooling", "mobilenet", "resnet20")
+"""The README's model (the command line's default) and bench_cpu.py's models."""
+
+THREADS = 2
+
+
+def build(name):
+    """A compiled model ``name`` (as bench_cpu.py builds it) and one batch of random data for it."""
+    from numbacnn import applications
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import bench_cpu
+
+    if name in bench_cpu.SPECS:
+        shape, optimizer, loss = bench_cpu.SPECS[name]
+    else:  # fashion_cnn, as the command line trains it
+        shape, optimizer, loss = (28, 28, 1), "adam", "sparse"
+    if name == "mobilenet":
+        model = applications.MobileNet(input_shape=shape, alpha=bench_cpu.MOBILENET_ALPHA, classes=10)
+    else:
+        model = applications.get(name)()
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy" if loss == "sparse"
+                  else "categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.random((32,) + shape, dtype=np.float32)
+    y = rng.integers(0, 10, size=32)
+    if loss == "categorical":
+        y = np.eye(10, dtype=np.float32)[y]
+    return model, x, y
+
+
+def kernel_name(dispatcher):
+    fn = dispatcher.py_func
+    return f"{fn.__module__.replace('numbacnn.kernels.', '')}.{fn.__qualname__}"
+
+
+def specialisations(buffer):
+    """``[(kernel, argument types, inclusive s, own s, caller)]`` from a recorder's ``(time, event)``
+    buffer: an event's own time is its time less that of the compilations nested in it (its callees);
+    the caller is the kernel whose compilation asked for it ("" for a call from Python)."""
+    out, stack = [], []
+    for t, event in buffer:
+        if event.is_start:
+            stack.append([t, 0.0, kernel_name(event.data["dispatcher"])])
+            continue
+        start, nested, _ = stack.pop()
+        inclusive = t - start
+        if stack:
+            stack[-1][1] += inclusive
+        data = event.data
+        out.append((kernel_name(data["dispatcher"]), ", ".join(str(a) for a in data["args"]), inclusive,
+                    inclusive - nested, stack[-1][2] if stack else ""))
+    return out
+
+
+def worker(name):
+    """Run in a child process: time the first training step, recording compile events (cold only)."""
+    spawned = float(os.environ["BENCH_SPAWN_TIME"])
+    from numba.core import event
+
+    import numbacnn  # noqa: F401  (the import is part of the start-up)
+
+    imported = time.time() - spawned
+    model, x, y = build(name)
+    with event.install_recorder("numba:compile") as rec:
+        t0 = time.time()
+        model.train_on_batch(x, y)
+        step = time.time() - t0
+    return {"model": name, "imported": imported, "first_step": time.time() - spawned, "step": step,
+            "cpu": time.process_time(), "specialisations": specialisations(rec.buffer)}
+
+
+def run_worker(name, cache):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache, NUMBA_NUM_THREADS=str(THREADS),
+               OMP_NUM_THREADS=str(THREADS), BENCH_SPAWN_TIME=repr(time.time()))
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", name], env=env,
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"{name}: the worker failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def by_kernel(specs):
+    """``[(kernel, own s, inclusive s of its outermost compilations, count, [argument types])]``, most
+    expensive first."""
+    acc = defaultdict(lambda: [0.0, 0, []])
+    for kernel, args, _, own, caller in specs:
+        a = acc[kernel]
+        a[0] += own
+        a[1] += 1
+        a[2].append(f"{args}" + (f" from {caller}" if caller else ""))
+    return sorted(((k, own, n, args) for k, (own, n, args) in acc.items()), key=lambda r: -r[1])
+
+
+def report(cold, warm, top):
+    specs = cold["specialisations"]
+    total = sum(s[3] for s in specs)
+    kernels = by_kernel(specs)
+    lines = [f"### {cold['model']}: cold {cold['first_step']:.1f} s from spawn to the end of the first step "
+             f"(CPU {cold['cpu']:.1f} s; imports {cold['imported']:.1f} s, first step {cold['step']:.1f} s), "
+             f"warm {warm['first_step']:.1f} s (CPU {warm['cpu']:.1f} s; first step {warm['step']:.2f} s, "
+             f"{len(warm['specialisations'])} compilations)",
+             f"{len(specs)} specialisations of {len(kernels)} kernels, {total:.1f} s of compilation "
+             f"({100 * total / max(cold['step'], 1e-9):.0f} % of the cold step)", "",
+             "| kernel | specialisations | own compile s | share |", "|---|---:|---:|---:|"]
+    for kernel, own, n, _ in kernels[:top]:
+        lines.append(f"| `{kernel}` | {n} | {own:.2f} | {100 * own / max(total, 1e-9):.0f} % |")
+    rest = kernels[top:]
+    if rest:
+        own = sum(r[1] for r in rest)
+        lines.append(f"| {len(rest)} others | {sum(r[2] for r in rest)} | {own:.2f} | "
+                     f"{100 * own / max(total, 1e-9):.0f} % |")
+    multi = [(k, args) for k, _, n, args in kernels if n > 1 and k.startswith("cpu.")]
+    if multi:
+        lines += ["", "numbacnn kernels compiled for more than one argument-type tuple:"]
+        for k, args in multi:
+            lines.append(f"- `{k}`: " + "; ".join(f"({a})" for a in args))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=list(MODELS), help=f"default: {' '.join(MODELS)}")
+    parser.add_argument("--top", type=int, default=12, help="kernels listed per model (default 12)")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker)))
+        return
+    results = []
+    for name in args.models:
+        with tempfile.TemporaryDirectory() as cache:
+            cold = run_worker(name, cache)
+            warm = run_worker(name, cache)
+        results.append({"cold": cold, "warm": warm})
+        print(report(cold, warm, args.top) + "\n", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Compile a model's kernels ahead of its first training step, into Numba's on-disk cache.
+
+Numba compiles a kernel the first time it is called with new argument types, and keeps the machine code in
+its cache (``NUMBA_CACHE_DIR``, else ``__pycache__`` beside the kernel modules); a later process loads it in
+milliseconds. So the first training step of a fresh install (or after an upgrade of numbacnn or Numba) waits
+for every kernel it touches. This module does that wait up front, on purpose and visibly:
+
+    python -m numbacnn warmup                         # the README's fashion_cnn
+    python -m numbacnn warmup --model lenet5 cifar_cnn --jobs 2   # one worker process per model
+
+    from numbacnn import warmup
+    warmup.warm_models(["fashion_cnn"])               # what the command line runs
+    warmup.compile_for(model, progress=print)         # a built, compiled model: its kernels, with progress
+    warmup.is_cold(model)                             # whether its first step would compile kernels
+
+``compile_for`` runs one training step and one prediction on a twin of the model (rebuilt from its JSON
+architecture, so the model's own weights and optimizer state are left alone) with zero data of its input
+shape: the same kernels, layouts and dtypes as the real first step (Numba specialises on types; the
+routes some kernels choose by size are covered by a full and a partial batch, see ``WARMUP_BATCH``).
+``progress(message, done)`` is called as each kernel starts compiling, e.g.
+``("compiling conv kernels 3", 3)``: a GUI can show it instead of a frozen first step.
+"""
+
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+
+import numpy as np
+
+DEFAULT_MODELS = ("fashion_cnn",)
+"""What ``python -m numbacnn warmup`` warms without ``--model``: the README's model."""
+
+WARMUP_BATCH = 32
+"""The batch size of the warm-up step: the command line's default. Numba specialises on types, not sizes,
+but some kernels choose their route by size (a matrix product split across threads or not), so the step
+runs at a usual size, and the prediction on one and a half batches (a full one and a partial last one)."""
+
+
+def _family(dispatcher):
+    """The kernel family of a dispatcher, by its module: 'conv' for numbacnn.kernels.cpu.conv_direct."""
+    module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+    name = module.rsplit(".", 1)[-1]
+    return name.split("_")[0] if module.startswith("numbacnn.kernels") else name
+
+
+@contextmanager
+def compile_events(progress=None):
+    """Record Numba's compilations within the block: yields a list that fills with ``(kernel, family,
+    argument types, seconds)`` as each compilation ends; ``progress(message, done)`` is called as each one
+    starts ("compiling conv kernels 3", 3: the third compilation so far, of a conv kernel)."""
+    from numba.core import event
+
+    done = []
+    starts = []
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            starts.append(time.perf_counter())
+            if progress is not None:
+                progress(f"compiling {_family(ev.data['dispatcher'])} kernels {len(done) + len(starts)}",
+                         len(done) + len(starts))
+
+        def on_end(self, ev):
+            t0 = starts.pop()
+            disp = ev.data["dispatcher"]
+            fn = disp.py_func
+            done.append((f"{fn.__module__}.{fn.__qualname__}", _family(disp),
+                         ", ".join(str(a) for a in ev.data["args"]), time.perf_counter() - t0))
+
+    with event.install_listener("numba:compile", Listener()):
+        yield done
+
+
+def _twin(model):
+    """A fresh copy of the compiled ``model`` (same architecture, optimizer class and losses), or None when
+    its architecture cannot be rebuilt from JSON (e.g. a custom layer that is not registered)."""
+    from . import models, optimizers
+
+    try:
+        twin = models.model_from_json(model.to_json())
+    except Exception:  # a custom, unregistered layer: warm nothing rather than fail the caller
+        return None
+    settings = getattr(model, "_compile_config", None)
+    if settings is None or model.optimizer is None:
+        return None
+    optimizer = optimizers.deserialize(optimizers.serialize(model.optimizer))
+    metrics = settings.get("metrics")
+    if not (isinstance(metrics, (list, tuple)) and all(isinstance(m, str) for m in metrics)):
+        metrics = None
+    twin.compile(optimizer=optimizer, loss=settings["loss"], metrics=metrics,
+                 loss_weights=settings.get("loss_weights"))
+    return twin
+
+
+def _zeros(shapes, batch, dtype=np.float32):
+    out = [np.zeros((batch,) + tuple(s[1:]), dtype) for s in shapes]
+    return out[0] if len(out) == 1 else out
+
+
+def _labels(model, batch):
+    """Zero labels for each output, shaped for its loss: class ids (N,) for a sparse loss, else the
+    output's shape."""
+    ys = []
+    for out, shape in zip(model._compiled, _shapes(model.outputs)):
+        fn = out.loss
+        name = str(getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__).lower()
+        if "sparse" in name:
+            ys.append(np.zeros((batch,), np.int64))
+        else:
+            ys.append(np.zeros((batch,) + tuple(shape[1:]), np.float32))
+    return ys[0] if len(ys) == 1 else ys
+
+
+def _shapes(tensors):
+    return [tuple(t.shape) for t in (tensors if isinstance(tensors, (list, tuple)) else [tensors])]
+
+
+def compile_for(model, progress=None, batch=WARMUP_BATCH):
+    """Compile (or load from the cache) the kernels of ``model``'s training step and prediction, on a twin
+    of it; returns the list of ``compile_events`` (empty when everything was cached), or None when the
+    model cannot be rebuilt from its JSON architecture (nothing is compiled then)."""
+    twin = _twin(model)
+    if twin is None:
+        return None
+    x = _zeros(_shapes(twin.inputs), batch)
+    y = _labels(twin, batch)
+    x_predict = _zeros(_shapes(twin.inputs), batch + max(1, batch // 2))
+    with compile_events(progress) as events:
+        twin.train_on_batch(x, y)
+        twin.predict(x_predict, batch_size=batch, verbose=0)
+    return events
+
+
+def build_named(name, dataset=None):
+    """One of numbacnn.applications by name (or a JSON architecture file), compiled as the command line
+    trains it (Adam, sparse categorical cross-entropy, accuracy), for ``dataset``'s images when given."""
+    from . import cli
+
+    shape = cli.IMAGE_SHAPES[dataset] if dataset else None
+    model = cli.build_model(name, input_shape=shape, num_classes=10 if dataset else None)
+    cli.compile_model(model, np.zeros(1, np.int64), "adam")
+    return model
+
+
+def warm_model(name, dataset=None):
+    """Warm one named model in this process: ``(name, compilations, seconds)``."""
+    t0 = time.perf_counter()
+    events = compile_for(build_named(name, dataset))
+    return name, len(events or ()), time.perf_counter() - t0
+
+
+def warm_models(names=DEFAULT_MODELS, jobs=1, dataset=None, out=None):
+    """Warm each named model (one worker process per model when ``jobs`` > 1: independent kernels compile
+    in parallel into the shared on-disk cache); prints one line per model to ``out`` (default stdout) and
+    returns ``[(name, compilations, seconds)]``."""
+    out = sys.stdout if out is None else out
+    names = list(dict.fromkeys(names))
+    if jobs > 1 and len(names) > 1:
+        import multiprocessing
+
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(jobs, len(names)), mp_context=spawn) as pool:
+            futures = [pool.submit(warm_model, n, dataset) for n in names]
+            results = []
+            for f in futures:
+                results.append(f.result())
+                _say(results[-1], out)
+        return results
+    results = []
+    for n in names:
+        results.append(warm_model(n, dataset))
+        _say(results[-1], out)
+    return results
+
+
+def _say(result, out):
+    name, count, seconds = result
+    what = f"compiled {count} kernel specialisations" if count else "all kernels were cached already"
+    print(f"{name}: {what} ({seconds:.1f} s)", file=out, flush=True)
+
+
+# ----- is the cache cold? --------------------------------------------------------------------------------
+def _cached_on_disk(dispatcher):
+    """Whether Numba's cache holds at least one current specialisation of ``dispatcher`` (its index file
+    exists and matches the kernel's source; Numba drops an index whose source changed)."""
+    cache = getattr(dispatcher, "_cache", None)
+    cache_file = getattr(cache, "_cache_file", None)
+    if cache_file is None:
+        return False
+    try:
+        return bool(cache_file._load_index())
+    except Exception:
+        return False
+
+
+def _kernel_modules(model):
+    """``{module name: [dispatchers]}`` of the public CPU kernel modules ``model``'s layers use, found by the
+    layer classes' names (Conv2D: conv, MaxPooling2D: pooling, BatchNormalization: normalization, ...),
+    plus activations, losses and optimizers, which every training step calls."""
+    from numba.core.dispatcher import Dispatcher
+
+    from .kernels import cpu
+
+    wanted = {"activations", "losses", "optimizers"}
+    for layer in _layers(model):
+        words = type(layer).__name__.lower()
+        wanted.update(m for m in cpu._MODULES if m[:4] in words)
+    found = {}
+    for module in sorted(wanted):
+        mod = sys.modules.get(f"{cpu.__name__}.{module}")
+        # the module's own @njit kernels and those it imports (conv's public functions call conv_direct's)
+        found[module] = [d for d in vars(mod).values() if isinstance(d, Dispatcher)] if mod else []
+    return {m: ds for m, ds in found.items() if ds}
+
+
+def _layers(model):
+    out, stack = [], list(getattr(model, "layers", ()))
+    while stack:
+        layer = stack.pop()
+        out.append(layer)
+        stack.extend(getattr(layer, "layers", ()))
+    return out
+
+
+def is_cold(model):
+    """Whether ``model``'s first training step will compile kernels, judged cheaply (a few small index
+    files read): some kernel module its layers use (see ``_kernel_modules``) has no kernel compiled, in this
+    process or in Numba's on-disk cache (a fresh install, an emptied cache, or an upgrade of numbacnn or
+    Numba: Numba drops cache entries whose source changed). A model that only adds a new layer type to a
+    warm cache is judged by that layer's module. On the CPU device only (CUDA kernels are not cached)."""
+    from . import backend
+
+    if backend.get_device() != "cpu":
+        return False
+    return any(not any(d.signatures or _cached_on_disk(d) for d in ds)
+               for ds in _kernel_modules(model).values())
+
+
+def cache_location():
+    """Where Numba keeps its cache: ``NUMBA_CACHE_DIR``, else the kernels' ``__pycache__``."""
+    from numba.core import config
+
+    from .kernels import cpu
+
+    return config.CACHE_DIR or os.path.join(os.path.dirname(cpu.__file__), "__pycache__")
+
+
+def main_json(argv):
+    """``python -m numbacnn.warmup NAME...``: warm the models, print the results as JSON (for tests)."""
+    print(json.dumps(warm_models(argv, out=sys.stderr)))
+
+
+if __name__ == "__main__":
+    main_json(sys.argv[1:])
