@@ -118,7 +118,7 @@ def edge_path(source, target, lane, right_edge):
     (sx, sy), (tx, ty) = source, target
     if ty - sy <= BOX[1] + BOX_GAP[1]:
         return [(sx + BOX[0] / 2, sy + BOX[1]), (tx + BOX[0] / 2, ty)]
-    x = right_edge + SKIP_LANE * (1 + lane % 3)
+    x = min(right_edge, max(sx, tx) + BOX[0]) + SKIP_LANE * (1 + lane % 3)
     return [(sx + BOX[0], sy + BOX[1] / 2), (x, sy + BOX[1] / 2), (x, ty + BOX[1] / 2),
             (tx + BOX[0], ty + BOX[1] / 2)]
 

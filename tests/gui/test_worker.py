@@ -9,7 +9,8 @@ import pytest
 import numbacnn as nc
 from gui.worker import FILTER_BOX, MODEL_H5, MODEL_JSON, Config, Worker
 
-TIMEOUT = 120
+TIMEOUT = 1800
+"""A guard against a hung thread only: a cold Numba cache on a busy machine takes minutes (wait on events)."""
 
 
 @pytest.fixture
