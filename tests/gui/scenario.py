@@ -150,7 +150,8 @@ def main(data_dir, out_dir):
     report["idle_fps"] = frame_rate(app, 2.0)
     dpg.get_item_callback("epochs")("epochs", 1000, None)
     press("run_pause")
-    app.frames_until_idle(0.5)
+    while not app.worker.snapshot().running:      # the Run command reached the (niced) training thread
+        app.frame()
     steps_before = app.worker.snapshot().steps
     rates = []
     while len(rates) < 3 and (not rates or max(rates) < 30):   # the best of up to three 2-second windows
