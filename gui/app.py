@@ -185,12 +185,13 @@ def main(argv=None):
     try:
         app.frames_until_idle()
         app.window.show_tab(args.tab)
-        if args.steps and app.worker.snapshot().state != "error":
-            app.worker.run_steps(args.steps)
         if args.select:
             app.window.select_layer(args.select)
         if args.cell:
             app.worker.explain_cell(*args.cell)
+        app.frames_until_idle()
+        if args.steps and app.worker.snapshot().state != "error":
+            app.worker.run_steps(args.steps)
         if args.screenshot:
             app.frames_until_idle()
             snap = app.worker.snapshot()

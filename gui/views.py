@@ -104,7 +104,23 @@ def graph_layout(graph):
         for i, name in enumerate(names):
             positions[name] = (x0 + i * (BOX[0] + BOX_GAP[0]), BOX_GAP[1] // 2 + d * (BOX[1] + BOX_GAP[1]))
     height = (max(rows, default=0) + 1) * (BOX[1] + BOX_GAP[1]) + BOX_GAP[1]
-    return positions, (width, height)
+    return positions, (width + 3 * SKIP_LANE * 2, height)
+
+
+SKIP_LANE = 9
+"""Horizontal spacing of the lanes that skip connections (edges over more than one row) run in."""
+
+
+def edge_path(source, target, lane, right_edge):
+    """The points of an arrow from box ``source`` to box ``target`` (top-left corners): straight down
+    between adjacent rows, else out of the source's right side, down a lane right of every box, and into
+    the target's right side (a ResNet's identity shortcut stays visible beside the blocks it skips)."""
+    (sx, sy), (tx, ty) = source, target
+    if ty - sy <= BOX[1] + BOX_GAP[1]:
+        return [(sx + BOX[0] / 2, sy + BOX[1]), (tx + BOX[0] / 2, ty)]
+    x = min(right_edge, max(sx, tx) + BOX[0]) + SKIP_LANE * (1 + lane % 3)
+    return [(sx + BOX[0], sy + BOX[1] / 2), (x, sy + BOX[1] / 2), (x, ty + BOX[1] / 2),
+            (tx + BOX[0], ty + BOX[1] / 2)]
 
 
 class Window:
@@ -138,6 +154,11 @@ class Window:
             dpg.add_theme_color(dpg.mvThemeCol_WindowBg, BACKGROUND[:3] + (0,))
             dpg.add_theme_color(dpg.mvThemeCol_ChildBg, (0, 0, 0, 0))
             dpg.add_theme_color(dpg.mvPlotCol_FrameBg, (0, 0, 0, 0), category=dpg.mvThemeCat_Plots)
+            # faint grid lines: ImPlot draws the last one of each axis twice, which at the default alpha
+            # read as a stray line across the plot (at loss 2.0, at accuracy 0)
+            dpg.add_theme_color(dpg.mvPlotCol_AxisGrid, (255, 255, 255, 26), category=dpg.mvThemeCat_Plots)
+            for hovered in (dpg.mvPlotCol_AxisBgHovered, dpg.mvPlotCol_AxisBgActive):   # no blue slab
+                dpg.add_theme_color(hovered, (255, 255, 255, 18), category=dpg.mvThemeCat_Plots)
         dpg.bind_theme(cheap_backgrounds)
         colours = {"train": TRAIN, "validation": VALIDATION, "batch": BATCH, "train bars": TRAIN,
                    "validation bars": VALIDATION, "true bars": TRUE_CLASS, "marker": YELLOW}
@@ -557,14 +578,18 @@ class Window:
             return
         positions, (width, height) = graph_layout(snap.graph)
         dpg.configure_item("graph", width=width, height=height)
+        right_edge = max(x for x, _ in positions.values()) + BOX[0]
+        lane = 0
         for node in snap.graph:
-            x, y = positions[node["name"]]
             for source in node["inbound"]:
-                if source in positions:
-                    sx, sy = positions[source]
-                    start = (sx + BOX[0] / 2, sy + BOX[1])
-                    end = (x + BOX[0] / 2, y)
-                    dpg.draw_arrow(end, start, color=GREY, thickness=1.5, size=5, parent="graph")
+                if source not in positions:
+                    continue
+                points = edge_path(positions[source], positions[node["name"]], lane, right_edge)
+                lane += len(points) > 2
+                colour = GREY if len(points) == 2 else (120, 170, 230, 255)
+                if len(points) > 2:
+                    dpg.draw_polyline(points[:-1], color=colour, thickness=1.5, parent="graph")
+                dpg.draw_arrow(points[-1], points[-2], color=colour, thickness=1.5, size=5, parent="graph")
         for node in snap.graph:
             name = node["name"]
             x, y = positions[name]

@@ -44,7 +44,7 @@ NICENESS = 10
 """How much lower than the window's the training thread's CPU priority is (Linux), so that drawing wins."""
 
 FILTER_BOX = (420, 420)
-ACTIVATION_ROW = 150
+ACTIVATION_ROW = 240
 """Height in pixels of one layer's feature maps in the feature-map column (its width is the UI's)."""
 INPUT_BOX = (140, 140)
 EXPLAIN_BOX = (300, 300)
@@ -351,6 +351,27 @@ class Worker:
     def set_details(self, on):
         """Compute the Explain tab's pictures (saliency, Grad-CAM, the chosen cell) at every publish."""
         self._send("details", bool(on))
+
+    def call(self, fn, timeout=None):
+        """Run ``fn(model)`` on the training thread between two steps and return what it returns (for
+        scripts and tests that read the model the window shows); raises what ``fn`` raised."""
+        done = threading.Event()
+        box = {}
+
+        def job(model):
+            try:
+                box["value"] = fn(model)
+            except BaseException as err:  # handed to the caller
+                box["error"] = err
+            finally:
+                done.set()
+
+        self._send("call", job)
+        if not done.wait(timeout):
+            raise TimeoutError(f"the training thread did not run the call within {timeout} s")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
 
     def save_weights(self, path):
         self._send("save", path)
@@ -659,12 +680,15 @@ class Worker:
     def _do_view_width(self, pixels):
         self._view_width = max(200, pixels)
         if self._model is not None:
-            self._publish()
+            self._publish(status=self.snapshot().status)   # the pictures change, not what the status says
 
     def _do_details(self, on):
         self._details = on
         if self._model is not None:
-            self._publish()
+            self._publish(status=self.snapshot().status)
+
+    def _do_call(self, job):
+        job(self._model)
 
     def _do_misclassified(self, _):
         if self._model is None:

@@ -344,7 +344,8 @@ class WeightHistory:
     def labels(self):
         out = []
         for kind, s in self.items:
-            where = (f"end of epoch {s['epoch']}" if kind == "epoch" and s["batch"] == 0
+            where = ("the start" if s["epoch"] == 0 and s["batch"] == 0 else
+                     f"end of epoch {s['epoch']}" if kind == "epoch" and s["batch"] == 0
                      else f"epoch {s['epoch'] + 1}, batch {s['batch']}")
             out.append(f"{where} ({s['steps']} batches)" if "steps" in s else where)
         return out

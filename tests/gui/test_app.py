@@ -30,7 +30,7 @@ TEST = 32
 TINY = ["--dataset", "fashion_mnist", "--model", "lenet5", "--batch-size", "16"]
 
 
-def run_python(args, env, timeout=180):
+def run_python(args, env, timeout=1800):
     """``python args...`` in the repository; the CompletedProcess (text)."""
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -117,11 +117,39 @@ def test_buttons_step_and_every_view_follows(scenario):
     assert report["epoch_x"] == [1.0]
     assert report["confusion_cells"] == 100 and report["confusion_total"] == TEST
     assert report["status"].startswith("Epoch 1/2 done")
-    assert report["table_rows"] == 8 and report["feature_maps"] == 8
+    assert report["table_rows"] == 8 and report["feature_maps"] == 2 * 8   # a title and maps per layer
     assert report["filter_layers"] == ["conv2d", "conv2d_1"]
     assert report["changed"] == {"('filters', 'conv2d')": True, "('activation', 'conv2d')": True,
                                  "input": False}
     assert sum(report["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_click_in_the_graph_selects_the_layer_in_every_view(scenario):
+    report, _ = scenario
+    assert report["clicked"] == "conv2d_1" and report["graph_boxes"] == 9      # 8 layers and the input
+    selected = report["selected"]
+    assert selected["snapshot"] == selected["histograms"] == selected["explain"] == "conv2d_1"
+    assert selected["table"] is True and selected["filters"].startswith("Selected: conv2d_1 (Conv2D)")
+
+
+def test_explain_shows_the_dot_product_the_layer_computed(scenario):
+    report, _ = scenario
+    e = report["explained"]
+    assert report["cell"] == [2, 3] and e["layer"] == "conv2d_1" and e["index"][:2] == [2, 3]
+    assert e["value"] == e["feature_map"]                                   # the layer's own output there
+    assert e["output"] == pytest.approx(e["feature_map"], rel=1e-6, abs=1e-6)  # float32 precision
+    assert e["pre_activation"] == pytest.approx(e["sum_plus_bias"], rel=1e-6, abs=1e-7)
+    assert "conv2d_1[2, 3, filter 0] reads rows 2-6, cols 3-7 of average_pooling2d (14x14x6)" in e["text"]
+    assert report["saliency_shape"] and report["grad_cam_layer"] == "conv2d_1"
+
+
+def test_rewind_shows_and_resumes_the_weights_of_that_epoch(scenario):
+    report, _ = scenario
+    assert any(h.startswith("end of epoch 1") for h in report["history"])
+    assert report["viewing"] and report["rewind_label"].startswith("showing end of epoch 1")
+    assert report["rewound_filters_equal_saved"] and report["rewound_filters_differ_from_live"]
+    assert report["resumed_max_difference"] == 0.0 and report["resumed_steps"] == 4
+    assert report["after_resume_status"].startswith("Epoch 2/2, batch 1/4")
 
 
 def test_screenshot_is_a_picture_of_the_window(scenario):
@@ -221,7 +249,7 @@ def test_real_clicks_train_and_closing_mid_training_is_clean(tiny_data, gui_env,
                             text=True)
     try:
         lines = _lines(proc.stdout)
-        _wait_for(lines, r"^Ready: lenet5", 120)
+        _wait_for(lines, r"^Ready: lenet5", 900)
         found = subprocess.run(["xdotool", "search", "--sync", "--name", layout.TITLE], env=gui_env,
                                capture_output=True, text=True, timeout=30)
         window = int(found.stdout.split()[0])

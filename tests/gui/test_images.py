@@ -56,8 +56,9 @@ def test_filter_grid_one_channel_maps_zero_to_white_and_sign_to_colour():
     kernel = np.zeros((3, 3, 1, 4), np.float32)
     kernel[0, 0, 0, 0], kernel[0, 0, 0, 1] = 1.0, -1.0
     out = images.filter_grid(kernel, (100, 100))
-    assert out.shape == (97, 97, 3)                                  # 2x2 tiles of 48 px
-    red, blue, white = out[0, 0], out[0, 49], out[47, 47]
+    assert out.shape == (99, 99, 3)                                  # 2x2 tiles of 48 px, 3 px apart
+    red, blue, white = out[0, 0], out[0, 51], out[47, 47]
+    np.testing.assert_allclose(out[0, 48], images.SEPARATOR, atol=1e-6)   # a grey gap, not dark nor white
     np.testing.assert_allclose(white, [0.969, 0.969, 0.969], atol=1e-6)
     assert red[0] > red[2] and blue[2] > blue[0]
 
@@ -71,7 +72,7 @@ def test_filter_grid_three_channels_is_the_kernel_in_colour():
 
 def test_filter_grid_many_channels_has_a_row_per_filter():
     out = images.filter_grid(np.ones((3, 3, 5, 4), np.float32), (10, 10))   # too small a box: scale 2
-    assert out.shape == (4 * 7 - 1, 5 * 7 - 1, 3)
+    assert out.shape == (4 * 9 - 3, 5 * 9 - 3, 3)
     with pytest.raises(ValueError, match=r"\(KH, KW, C, F\) kernel, received shape \(3, 3, 4\)"):
         images.filter_grid(np.ones((3, 3, 4)), (10, 10))
 
@@ -79,8 +80,8 @@ def test_filter_grid_many_channels_has_a_row_per_filter():
 def test_feature_grid_shapes():
     rng = np.random.default_rng(1)
     maps = images.feature_grid(rng.random((4, 4, 6)), (100, 100))
-    cols, scale = images.grid_fit(6, 4, 4, (100, 100))
-    assert maps.shape[1] == cols * (4 * scale + 1) - 1 and maps.shape[0] <= 100
+    cols, scale = images.grid_fit(6, 4, 4, (100, 100), 2)
+    assert maps.shape[1] == cols * (4 * scale + 2) - 2 and maps.shape[0] <= 100
     vector = images.feature_grid(np.arange(10.0), (50, 50))
     assert vector.shape[0] <= 50 and vector.shape[1] <= 50
     np.testing.assert_allclose(vector[-1, -1], images.BACKGROUND, atol=1e-6)   # 10 values, 4x3 grid
@@ -97,3 +98,22 @@ def test_rgba_and_sample_image():
     assert grey.shape == (2, 2, 3) and np.all(grey == 0.5)
     assert images.sample_image(np.zeros(16)).shape == (4, 4, 3)
     assert images.sample_image(np.full((2, 2, 3), 2.0)).max() == 1.0
+
+
+def test_feature_maps_share_one_colour_scale_per_layer():
+    act = np.zeros((2, 2, 2), np.float32)
+    act[..., 1] = 3.0                                     # map 0 all 0, map 1 all 3: the layer's min and max
+    out = images.feature_grid(act, (5, 2))
+    assert images.layer_range(act) == (0.0, 3.0)
+    np.testing.assert_allclose(out[0, 0], images.colormap(0.0), atol=1e-6)
+    np.testing.assert_allclose(out[0, -1], images.colormap(1.0), atol=1e-6)
+    fixed = images.feature_grid(act, (5, 2), scale_range=(0.0, 6.0))
+    np.testing.assert_allclose(fixed[0, -1], images.colormap(0.5), atol=1e-6)
+
+
+def test_heat_overlay_keeps_the_picture_where_there_is_no_heat():
+    sample = np.full((2, 2, 3), 0.4, np.float32)
+    heat = np.array([[0.0, 1.0], [0.0, 0.0]])
+    out = images.heat_overlay(sample, heat, alpha=0.5)
+    np.testing.assert_allclose(out[0, 0], 0.5 * 0.4 + 0.5 * images.colormap(0.0, "hot"), atol=1e-6)
+    np.testing.assert_allclose(out[0, 1], 0.5 * 0.4 + 0.5 * images.colormap(1.0, "hot"), atol=1e-6)
