@@ -98,21 +98,30 @@ def _install_excepthook(comm):
 
     def hook(kind, value, tb):
         previous(kind, value, tb)
-        _abort(comm, value)
+        _abort(comm, value, tb=False)
 
     hook._numbacnn_aborts = True
     sys.excepthook = hook
 
 
-def _abort(comm, err):
-    """Say which rank failed and why, then end every rank of ``comm`` (MPI_Abort)."""
+def _abort(comm, err, tb=True):
+    """Say which rank failed and why (first, then the traceback, then again), and end every rank of
+    ``comm`` (MPI_Abort). The launcher forwards output through pipes that the abort tears down, so the
+    message goes first and the abort waits a moment for the pipe to drain."""
+    import time
+
     cause = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    message = f"rank {comm.Get_rank()} failed: {cause}\n"
     try:
         sys.stdout.flush()
-    except Exception:  # a closed stdout must not hide the message
+        sys.stderr.write(message)
+        if tb:
+            traceback.print_exception(err)
+            sys.stderr.write(message)
+        sys.stderr.flush()
+    except Exception:  # a closed stream must not keep the job alive
         pass
-    sys.stderr.write(f"rank {comm.Get_rank()} failed: {cause}\n")
-    sys.stderr.flush()
+    time.sleep(0.5)
     comm.Abort(1)
 
 
@@ -233,7 +242,6 @@ class DataParallel:
                 raise
             if self.num_processes == 1:
                 raise
-            traceback.print_exception(err)
             _abort(self.comm, err)
             raise
 

@@ -11,6 +11,7 @@ Each rank writes ``OUT/<case>-rank<R>.npz`` (the weights after training, and the
 import os
 import signal
 import sys
+import time
 
 import numpy as np
 
@@ -84,6 +85,8 @@ def fail(out, how):
 
     def on_batch(batch, logs):
         if dist.rank == 1 and batch == 2:
+            with open(os.path.join(out, "failing-at"), "w") as f:
+                f.write(repr(time.time()))
             if how == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError("the test's rank 1 gives up")
