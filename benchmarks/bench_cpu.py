@@ -32,13 +32,14 @@ import numpy as np
 THREADS = 2
 ROWS = [("cifar_cnn", 32), ("cifar_cnn", 128), ("lenet5", 32), ("lenet5", 128),
         ("conv_model_pooling", 32), ("conv_model_pooling", 128), ("mobilenet", 32), ("mobilenet", 128),
-        ("resnet20", 32), ("resnet20", 128)]
+        ("resnet20", 32), ("resnet20", 128), ("conv_autoencoder", 32), ("conv_autoencoder", 128)]
 SPECS = {  # model: (input shape, optimizer, loss)
     "cifar_cnn": ((32, 32, 3), "adam", "sparse"),
     "lenet5": ((28, 28, 1), "adam", "sparse"),
     "conv_model_pooling": ((28, 28, 1), "sgd", "categorical"),
     "mobilenet": ((96, 96, 3), "adam", "sparse"),
     "resnet20": ((32, 32, 3), "sgd", "sparse"),
+    "conv_autoencoder": ((64, 64, 1), "adam", "mse"),  # the target is the input
 }
 # "resnet20" is He et al.'s CIFAR ResNet-20 (numbacnn.applications.resnet20): a 3x3 stem, three stages of
 # three basic blocks (16, 32, 64 filters; 1x1 projection shortcuts where the shape changes), global average
@@ -62,6 +63,8 @@ def _data(name, batch, seed=0):
     shape, _, loss = SPECS[name]
     rng = np.random.default_rng(seed)
     x = rng.random((batch,) + shape, dtype=np.float32)
+    if loss == "mse":
+        return x, x
     y = rng.integers(0, 10, size=batch)
     if loss == "categorical":
         y = np.eye(10, dtype=np.float32)[y]
@@ -69,17 +72,36 @@ def _data(name, batch, seed=0):
 
 
 def _keras_loss(name):
-    return "sparse_categorical_crossentropy" if SPECS[name][2] == "sparse" else "categorical_crossentropy"
+    return {"sparse": "sparse_categorical_crossentropy", "categorical": "categorical_crossentropy",
+            "mse": "mse"}[SPECS[name][2]]
+
+
+def conv_autoencoder(layers, sequential):
+    """A small convolutional autoencoder on 64x64x1 images from ``layers`` and ``sequential`` (numbacnn's
+    or Keras's): a Conv2D/MaxPooling2D encoder to 16x16x8, then Conv2DTranspose (16 -> 33), Cropping2D
+    (-> 32), UpSampling2D (-> 64) and a sigmoid Conv2D back to one channel."""
+    return sequential([
+        layers.InputLayer(shape=(64, 64, 1)),
+        layers.Conv2D(16, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(8, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2DTranspose(8, 3, strides=2, activation="relu"), layers.Cropping2D(((0, 1), (0, 1))),
+        layers.UpSampling2D(2), layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
+
+
+def numbacnn_model(name):
+    """numbacnn's model of a row: ``numbacnn.applications`` or, for the autoencoder, the builder above."""
+    from numbacnn import applications, layers, models
+
+    if name == "conv_autoencoder":
+        return conv_autoencoder(layers, models.Sequential)
+    if name == "mobilenet":
+        return applications.MobileNet(input_shape=SPECS[name][0], alpha=MOBILENET_ALPHA, classes=10)
+    return applications.get(name)()
 
 
 def numbacnn_steps(name, batch):
     """(train step, inference step, parameter count) of numbacnn's model on one batch."""
-    from numbacnn import applications
-
-    if name == "mobilenet":
-        model = applications.MobileNet(input_shape=SPECS[name][0], alpha=MOBILENET_ALPHA, classes=10)
-    else:
-        model = applications.get(name)()
+    model = numbacnn_model(name)
     model.compile(optimizer=SPECS[name][1], loss=_keras_loss(name))
     x, y = _data(name, batch)
     return (lambda: model.train_on_batch(x, y), lambda: model.predict(x, batch_size=batch, verbose=0),
@@ -109,6 +131,15 @@ def torch_model(name):
         return torch_mobilenet()
     if name == "resnet20":
         return torch_resnet20()
+    if name == "conv_autoencoder":
+        class Crop(nn.Module):  # Cropping2D(((0, 1), (0, 1))): the last row and column
+            def forward(self, x):
+                return x[:, :, :-1, :-1]
+
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 8, 3, padding=1),
+            nn.ReLU(), nn.MaxPool2d(2), nn.ConvTranspose2d(8, 8, 3, stride=2), nn.ReLU(), Crop(),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(8, 1, 3, padding=1), nn.Sigmoid())
     raise ValueError(name)
 
 
@@ -175,21 +206,24 @@ def torch_steps(name, batch):
            else torch.optim.SGD(model.parameters(), lr=0.01))
     x, y = _data(name, batch)
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-    yt = torch.from_numpy(np.argmax(y, axis=1) if y.ndim == 2 else y).long()
-    ce = torch.nn.CrossEntropyLoss()
+    if SPECS[name][2] == "mse":
+        yt, loss, head = xt, torch.nn.MSELoss(), (lambda out: out)
+    else:
+        yt = torch.from_numpy(np.argmax(y, axis=1) if y.ndim == 2 else y).long()
+        loss, head = torch.nn.CrossEntropyLoss(), (lambda out: torch.softmax(out, 1))
 
     def train():
         if not model.training:
             model.train()
         opt.zero_grad(set_to_none=True)
-        ce(model(xt), yt).backward()
+        loss(model(xt), yt).backward()
         opt.step()
 
     def infer():
         if model.training:
             model.eval()
         with torch.inference_mode():
-            torch.softmax(model(xt), 1)
+            head(model(xt))
 
     tensors = list(model.parameters()) + [b for n, b in model.named_buffers() if "running" in n]
     return train, infer, sum(t.numel() for t in tensors)
@@ -224,6 +258,8 @@ def keras_model(name):
                                             classes=10)
     if name == "resnet20":
         return keras_resnet20(keras)
+    if name == "conv_autoencoder":
+        return conv_autoencoder(layers, keras.Sequential)
     raise ValueError(name)
 
 

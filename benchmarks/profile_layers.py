@@ -2,6 +2,7 @@
 
     python benchmarks/profile_layers.py cifar_cnn --batch 128
     python benchmarks/profile_layers.py lenet5 --batch 128 --steps 30
+    python benchmarks/profile_layers.py conv_autoencoder --batch 32     # bench_cpu.py's autoencoder (MSE)
     python benchmarks/profile_layers.py mobilenet --batch 32     # bench_cpu.py's MobileNet (alpha 0.5, 96x96)
 
 Wraps every layer's forward/backward with a timer (a few microseconds each), runs warm-up steps, then
@@ -9,6 +10,8 @@ averages over ``--steps`` steps of ``train_on_batch`` on random data, and prints
 """
 
 import argparse
+import importlib.util
+import os
 import time
 from collections import defaultdict
 
@@ -17,18 +20,34 @@ import numpy as np
 from numbacnn import applications
 
 OPTIMIZER = {"conv_model_pooling": "sgd", "normal_model": "sgd", "conv_model": "sgd"}
-EXTRA = {"mobilenet": lambda: applications.MobileNet(input_shape=(96, 96, 3), alpha=0.5, classes=10)}
+EXTRA = {"mobilenet": lambda: applications.MobileNet(input_shape=(96, 96, 3), alpha=0.5, classes=10),
+         "conv_autoencoder": lambda: _bench_cpu().numbacnn_model("conv_autoencoder")}
+MSE = {"conv_autoencoder"}  # trained to reproduce its input
+
+
+def _bench_cpu():
+    """benchmarks/bench_cpu.py as a module (its models that are not in numbacnn.applications)."""
+    spec = importlib.util.spec_from_file_location("bench_cpu", os.path.join(os.path.dirname(__file__),
+                                                                            "bench_cpu.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def profile(name, batch, steps):
     model = EXTRA[name]() if name in EXTRA else applications.get(name)()
-    loss = "categorical_crossentropy" if name in OPTIMIZER else "sparse_categorical_crossentropy"
+    if name in MSE:
+        loss = "mse"
+    else:
+        loss = "categorical_crossentropy" if name in OPTIMIZER else "sparse_categorical_crossentropy"
     model.compile(OPTIMIZER.get(name, "adam"), loss)
     rng = np.random.default_rng(0)
     x = rng.random((batch,) + model.input.shape[1:], dtype=np.float32)
     y = rng.integers(0, 10, size=batch)
     if loss == "categorical_crossentropy":
         y = np.eye(10, dtype=np.float32)[y]
+    elif loss == "mse":
+        y = x
     for _ in range(3):
         model.train_on_batch(x, y)
     forward, backward = defaultdict(float), defaultdict(float)

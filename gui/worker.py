@@ -34,7 +34,8 @@ MODEL_JSON = "JSON architecture (.json)"
 MODEL_H5 = "saved model (.h5)"
 MODELS = (*nc.applications.ARCHITECTURES, MODEL_JSON, MODEL_H5)
 OPTIMIZERS = {"adam": nc.optimizers.Adam, "sgd": nc.optimizers.SGD, "rmsprop": nc.optimizers.RMSprop,
-              "adagrad": nc.optimizers.Adagrad}
+              "adagrad": nc.optimizers.Adagrad, "adamw": nc.optimizers.AdamW, "nadam": nc.optimizers.Nadam,
+              "adamax": nc.optimizers.Adamax, "lion": nc.optimizers.Lion}
 PLOT_POINTS = 2000
 """Per-batch curves longer than this are thinned (every k-th point, and the last) in snapshots."""
 PUBLISH_INTERVAL = 0.25

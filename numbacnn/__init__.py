@@ -53,6 +53,7 @@ from . import (  # noqa: E402
     metrics,
     models,
     optimizers,
+    preprocessing,
     regularizers,
     saving,
     utils,
@@ -77,6 +78,7 @@ def version():
 __all__ = ["Initializer", "Input", "InputLayer", "KerasTensor", "Layer", "Loss", "Metric", "Model",
            "Optimizer", "Sequential", "activations", "applications", "backend", "callbacks", "config",
            "constraints", "datasets", "distribution", "get_device", "initializers", "layers", "losses",
-           "metrics", "models", "optimizers", "regularizers", "saving", "set_device", "utils", "version"]
+           "metrics", "models", "optimizers", "preprocessing", "regularizers", "saving", "set_device",
+           "utils", "version"]
 
 __getattr__ = missing_name(__name__, lambda: globals())

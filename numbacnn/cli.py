@@ -34,7 +34,7 @@ DATASETS = {"fashion_mnist": datasets.fashion_mnist, "mnist": datasets.mnist, "c
 IMAGE_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 """Each data set's image shape as models see it (a channel axis added to the 28x28 sets)."""
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
+OPTIMIZERS = ("sgd", "adam", "adamw", "nadam", "adamax", "lion", "rmsprop", "adagrad")
 
 
 class UsageError(ValueError):
@@ -862,7 +862,9 @@ def build_parser():
     p.add_argument("--validation-split", type=_fraction, default=0.0, metavar="F",
                    help="fraction of the training samples (the last ones) kept for validation (default: 0)")
     p.add_argument("--seed", type=_int_at_least(0), metavar="N", help="random seed, for repeatable runs")
-    p.add_argument("--save", metavar="WEIGHTS.h5", help="write the trained weights to this HDF5 file")
+    p.add_argument("--save", metavar="WEIGHTS.h5",
+                   help="write the trained weights to this HDF5 file, and beside it WEIGHTS.h5.json (the "
+                        "architecture and class names, so that evaluate and predict need no --model)")
     device_option(p)
     p.add_argument("--plot", metavar="CURVES.png",
                    help="draw the per-epoch accuracy and loss curves to this image (needs matplotlib)")

@@ -526,3 +526,13 @@ def test_custom_loss_subclass_trains_a_model():
     assert model.evaluate(x, y, verbose=0) < 0.01 * first
     with pytest.raises(ValueError, match="Subclass numbacnn.losses.Loss"):
         model.compile(optimizer="adam", loss=lambda y_true, y_pred: np.mean((y_true - y_pred) ** 2))
+
+
+@pytest.mark.parametrize("case", KERAS_CASES)
+def test_config_matches_keras(case):
+    spec = KERAS[f"loss/{case}"]
+    loss = getattr(losses, spec["class_name"])(**spec["config"])
+    assert loss.get_config() == spec["keras_config"]
+    assert list(loss.get_config()) == list(spec["keras_config"])
+    again = losses.deserialize({"class_name": spec["class_name"], "config": spec["keras_config"]})
+    assert type(again) is type(loss) and again.get_config() == loss.get_config()

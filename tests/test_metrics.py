@@ -327,3 +327,20 @@ def test_new_loss_functions_as_metrics(name):
     m.update_state(t[:4], p[:4])
     m.update_state(t[4:], p[4:])
     assert m.result() == pytest.approx(float(np.mean(getattr(losses, name)(t, p))), rel=1e-12)
+
+
+@pytest.mark.parametrize("case", KERAS_CASES)
+def test_config_matches_keras(case):
+    spec = KERAS[f"metric/{case}"]
+    keras_config = spec["keras_config"]
+    config = getattr(metrics, spec["class_name"])(**spec["config"]).get_config()
+    assert list(config) == list(keras_config)
+    for key, value in keras_config.items():
+        if key == "name":  # Keras numbers the second instance of a class: "precision_2"
+            assert config["name"] in (value, value.rsplit("_", 1)[0])
+        elif key == "label_weights" and value is not None:
+            np.testing.assert_allclose(config[key], value, rtol=1e-7)
+        else:
+            assert config[key] == value, key
+    again = metrics.deserialize({"class_name": spec["class_name"], "config": keras_config})
+    assert type(again).__name__ == spec["class_name"]

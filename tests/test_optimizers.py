@@ -340,6 +340,24 @@ def test_steps_and_state_match_keras(case):
 
 
 @pytest.mark.parametrize("case", OPT_CASES)
+def test_config_matches_keras(case):
+    spec = CONFIGS_KERAS[f"opt/{case}"]
+    keras_config, config = spec["keras_config"], _numbacnn_optimizer(spec).get_config()
+    assert list(config) == list(keras_config)
+    for key, value in keras_config.items():
+        if key == "name":  # Keras numbers a class's second instance ("nadam_2"); SGD and RMSprop keep
+            if spec["class_name"] not in ("SGD", "RMSprop"):  # numbacnn's older names "SGD", "rmsprop"
+                assert config["name"] in (value, value.rsplit("_", 1)[0])
+        elif key == "learning_rate" and isinstance(value, float):
+            assert np.float32(config[key]) == np.float32(value)  # Keras keeps it in a float32 variable
+        else:
+            assert config[key] == value, key
+    again = optimizers.deserialize({"class_name": spec["class_name"], "config": keras_config})
+    assert list(again.get_config()) == list(keras_config)
+    assert again.learning_rate == pytest.approx(_numbacnn_optimizer(spec).learning_rate, rel=1e-7)
+
+
+@pytest.mark.parametrize("case", OPT_CASES)
 def test_keras_state_round_trips_mid_training(case):
     spec = CONFIGS_KERAS[f"opt/{case}"]
     prefix = f"opt/{case}"

@@ -32,6 +32,8 @@ from .imagenet import (
     ResNet152V2,
 )
 from .mobilenet import MobileNet
+from .mobilenet_v2 import MobileNetV2
+from .xception import Xception
 
 
 def cifar_cnn(input_shape=(32, 32, 3), num_classes=10):
@@ -180,7 +182,8 @@ def resnet20(input_shape=(32, 32, 3), num_classes=10, depth=20):
 
 
 __all__ = ["ARCHITECTURES", "VGG16", "VGG19", "DenseNet121", "DenseNet169", "DenseNet201", "MobileNet",
-           "ResNet50", "ResNet50V2", "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2", "alexnet",
+           "MobileNetV2", "ResNet50", "ResNet50V2", "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2",
+           "Xception", "alexnet",
            "cifar_cnn", "conv_model", "conv_model_pooling", "fashion_cnn", "get", "lenet5", "normal_model",
            "resnet20"]
 

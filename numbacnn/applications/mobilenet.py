@@ -50,21 +50,37 @@ def _depthwise_conv_block(x, filters, alpha, depth_multiplier, strides, block_id
     return ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
 
 
-def _input_shape(input_shape, include_top):
-    """Keras's rule for MobileNet without ImageNet weights: (224, 224, 3) by default; otherwise 3 values,
-    channels last, rows and columns at least 32 (None allowed without the classifier)."""
+def _input_shape(model, input_shape, include_top, min_size):
+    """Keras's rule for an application without ImageNet weights: (224, 224, 3) by default; otherwise 3
+    values, channels last, rows and columns at least ``min_size`` (None allowed without the classifier)."""
     if input_shape is None:
         return (224, 224, 3) if include_top else (None, None, 3)
     shape = tuple(None if d is None else int(d) for d in input_shape)
     if len(shape) != 3:
-        raise ValueError(f"MobileNet: input_shape must be (rows, cols, channels), received {input_shape!r}")
+        raise ValueError(f"{model}: input_shape must be (rows, cols, channels), received {input_shape!r}")
     if include_top and None in shape[:2]:
-        raise ValueError(f"MobileNet: with include_top=True the input size must be known, received "
+        raise ValueError(f"{model}: with include_top=True the input size must be known, received "
                          f"input_shape={input_shape!r}")
-    if any(d is not None and d < 32 for d in shape[:2]):
-        raise ValueError(f"MobileNet: input rows and columns must be at least 32, received "
+    if any(d is not None and d < min_size for d in shape[:2]):
+        raise ValueError(f"{model}: input rows and columns must be at least {min_size}, received "
                          f"input_shape={input_shape!r}")
     return shape
+
+
+def _input_tensor(model, input_shape, include_top, weights, input_tensor, pooling, min_size=32):
+    """The checks every application shares and its input: ``(input tensor, rows)``."""
+    if weights == "imagenet":
+        raise ValueError(f"{model}: numbacnn does not download ImageNet weights; download Keras's file for "
+                         "these arguments and pass weights=<its path>")
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"{model}: pooling must be None, 'avg' or 'max', received pooling={pooling!r}")
+    if input_tensor is not None:
+        if not isinstance(input_tensor, KerasTensor):
+            raise ValueError(f"{model}: input_tensor must be a symbolic tensor from numbacnn.layers.Input, "
+                             f"received {type(input_tensor).__name__}")
+        return input_tensor, input_tensor.shape[1]
+    shape = _input_shape(model, input_shape, include_top, min_size)
+    return Input(shape=shape), shape[0]
 
 
 def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, include_top=True, weights=None,
@@ -79,21 +95,7 @@ def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, inc
     (``model.load_weights``). numbacnn does not download ImageNet's weights: for ``weights="imagenet"``
     download Keras's file for your alpha and size yourself and pass its path.
     """
-    if weights == "imagenet":
-        raise ValueError("MobileNet: numbacnn does not download ImageNet weights; download Keras's "
-                         "mobilenet_<alpha>_<rows>_tf.h5 (or _no_top.h5) and pass weights=<its path>")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"MobileNet: pooling must be None, 'avg' or 'max', received pooling={pooling!r}")
-    if input_tensor is not None:
-        if not isinstance(input_tensor, KerasTensor):
-            raise ValueError("MobileNet: input_tensor must be a symbolic tensor from numbacnn.layers.Input, "
-                             f"received {type(input_tensor).__name__}")
-        img_input = input_tensor
-        rows = input_tensor.shape[1]
-    else:
-        shape = _input_shape(input_shape, include_top)
-        img_input = Input(shape=shape)
-        rows = shape[0]
+    img_input, rows = _input_tensor("MobileNet", input_shape, include_top, weights, input_tensor, pooling)
     x = _conv_block(img_input, 32, alpha, strides=(2, 2))
     for block_id, (filters, strides) in enumerate(_BLOCKS, start=1):
         x = _depthwise_conv_block(x, filters, alpha, depth_multiplier, strides, block_id)

@@ -166,7 +166,7 @@ class Layer:
         from .. import constraints, initializers, regularizers
 
         init = initializers.get(initializer)
-        value = np.ascontiguousarray(init(tuple(shape), self.dtype), dtype=self.dtype)
+        value = np.require(init(tuple(shape), self.dtype), dtype=self.dtype, requirements="C")  # 0-d stays
         default = name[:-len("_kernel")] if name.endswith("_kernel") else name
         prefix = self._weight_option_prefix.get(name, default)
         options = self.__dict__.get("_weight_options", {})

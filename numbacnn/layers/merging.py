@@ -13,11 +13,8 @@ pairwise, as Keras applies it). The arithmetic is in ``kernels/*/merging.py``.
 
 import numpy as np
 
-from .. import backend
 from ..kernels import ops
-from ..kernels.cpu import arrays as host_arrays
-from ..kernels.cpu.arrays import arrays_of
-from .base import KerasTensor, Layer, format_shape
+from .base import Layer, format_shape
 
 __all__ = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Merge", "Minimum", "Multiply", "Subtract",
            "add", "average", "concatenate", "dot", "maximum", "minimum", "multiply", "subtract"]
@@ -84,42 +81,10 @@ class Merge(Layer):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
 
-    def maybe_build(self, input_shape):
-        shapes = self._input_shapes(input_shape)
-        if any(d is not None and d <= 0 for s in shapes for d in s[1:]):
-            raise ValueError(f"{self._describe()}: every input dimension must be positive, received "
-                             f"{self._received(shapes)}")
-        self.compute_output_shape(shapes)  # validates, also when already built (no weights to match)
-        if not self.built:
-            self.build(shapes)
-            self._build_input_shape = [(None,) + s[1:] for s in shapes]
-            self.built = True
-
     def _check_input_shape(self, input_shape):
+        # No weights to match: a built merge layer takes any shapes it can merge (Keras has no input spec
+        # on them either).
         self.compute_output_shape(input_shape)
-
-    @property
-    def output_shape(self):
-        if self._build_input_shape is None:
-            raise AttributeError(f'Layer "{self.name}" is not built yet and has no output shape')
-        return tuple(self.compute_output_shape(self._build_input_shape))
-
-    # ----- calling -----------------------------------------------------------------------------------------
-    def __call__(self, inputs, training=False):
-        if not isinstance(inputs, (list, tuple)):
-            raise ValueError(f"{self._describe()} should be called on a list of inputs, received "
-                             f"{type(inputs).__name__}")
-        inputs = list(inputs)
-        if any(isinstance(x, KerasTensor) for x in inputs):
-            return super().__call__(inputs, training=training)
-        k = ops()
-        on_host = all(arrays_of(x) is host_arrays for x in inputs)
-        xs = [k.contiguous(x, self.dtype) for x in inputs]
-        self.maybe_build([tuple(x.shape) for x in xs])
-        y = self.forward(xs, training=training)
-        if on_host and backend.get_device() != "cpu":
-            return k.to_host(y)
-        return y
 
     def _inputs(self, inputs):
         if not isinstance(inputs, (list, tuple)):
@@ -185,18 +150,10 @@ class _Elementwise(Merge):
         grad = k.contiguous(grad, self.dtype).reshape(out_shape)
         wanted = self._wanted(len(shapes))
         grads = self._backward(k, grad, cache, wanted) if len(shapes) > 1 else [grad]
-        out, seen = [], set()
-        for dx, shape, want in zip(grads, shapes, wanted):
-            if not want or dx is None:
-                out.append(None)
-                continue
-            if dx is grad or id(dx) in seen:  # never hand out one array twice, nor the output's gradient
-                fresh = k.empty(tuple(dx.shape), dx.dtype)
-                k.copy_into(fresh, dx)
-                dx = fresh
-            seen.add(id(dx))
-            out.append(dx.reshape(shape))
-        return out
+        # Several inputs may get the same array (Add's unbroadcast inputs get ``grad`` itself): gradients
+        # are read-only by contract, and the model sums a tensor's gradients into new arrays.
+        return [None if not want or dx is None else dx.reshape(shape)
+                for dx, shape, want in zip(grads, shapes, wanted)]
 
     def _backward(self, k, grad, cache, wanted):
         """The input gradients (aligned shapes, or None where not wanted) of Add; others override."""

@@ -527,7 +527,7 @@ def _factor_pair(factor, bounds, name, layer):
     if isinstance(factor, (int, float, np.floating)) and not isinstance(factor, bool):
         if factor < bounds[0] or factor > bounds[1]:
             raise ValueError(msg)
-        return (max(-abs(float(factor)), bounds[0]), abs(float(factor)))
+        return (float(max(-abs(float(factor)), bounds[0])), abs(float(factor)))
     raise ValueError(msg)
 
 
@@ -794,7 +794,10 @@ class RandomContrast(_ImageLayer):
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.factor = _factor_pair(factor, (0, 1), "factor", self)
-        self.value_range = value_range
+        if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
+            raise ValueError("The `value_range` argument should be a list of two numbers. "
+                             f"Received: value_range={value_range}")
+        self.value_range = tuple(value_range)  # a JSON round trip gives a list; the config stays the same
 
     def forward(self, x, training=False):
         self._cache = None

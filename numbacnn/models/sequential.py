@@ -52,6 +52,8 @@ class Sequential(Model):
             shape = layer._requested_input_shape
             if shape is None and isinstance(layer, Model) and layer.built and len(layer.inputs) == 1:
                 shape = layer.inputs[0].shape[1:]  # a built model brings its input shape
+            elif shape is None and layer.built and isinstance(layer._build_input_shape, tuple):
+                shape = layer._build_input_shape[1:]  # so does a built layer, as in Keras 3
             if shape is not None:
                 self._input_layer = InputLayer(shape=shape, dtype=layer.dtype)
         if self.built:

@@ -316,7 +316,8 @@ class TrainingMixin:
                 if out.loss is not None:
                     logs[out.tracker.name] = float(out.tracker.result())
         for m in self.compiled_metrics:
-            logs[m.name] = float(m.result())
+            value = m.result()  # F1Score(average=None), Precision(thresholds=[...]): an array, as in Keras
+            logs[m.name] = float(value) if np.ndim(value) == 0 else np.asarray(value)
         return logs
 
     def _losses_and_gradients(self, ys, preds, sws):
@@ -485,6 +486,8 @@ class TrainingMixin:
                                     class_weight=class_weight, steps_per_epoch=steps_per_epoch,
                                     validation_steps=validation_steps)
         self.last_interrupt = interrupt.run(trainer)  # None, or (epoch, batch) where Ctrl-C stopped it
+        if trainer.epoch > initial_epoch or trainer.batch:  # as Keras: EMA weights written back after fit
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         self.history = trainer.history
         return trainer.history
 

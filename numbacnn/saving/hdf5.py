@@ -360,7 +360,10 @@ def _keras2_entries(path, root):
         if name not in root:
             raise SaveFileError(f"{path}: layer {name!r} is listed in layer_names but has no group "
                                 "(the file is corrupted)")
-        group = root[name]
+        group = _subgroup(root, name)
+        if group is None:
+            raise SaveFileError(f"{path}: {name!r} is listed in layer_names but is not a group (the file is "
+                                "corrupted)")
         arrays = []
         for weight_name in read_string_list(group, "weight_names"):
             if weight_name not in group:
@@ -386,17 +389,27 @@ def load_keras2_weights(path, root, model, skip_mismatch=False, by_name=False):
     _assign(path, matches, skip_mismatch)
 
 
+def _subgroup(group, name):
+    """``group[name]`` when it is a group, else None: a dataset where the layout has a group is never
+    iterated (that would read its data)."""
+    if not isinstance(group, h5py.Group):
+        return None
+    child = group.get(name)
+    return child if isinstance(child, h5py.Group) else None
+
+
 def _keras3_container(group):
     for name in ("layers", "_layer_checkpoint_dependencies"):  # the second: files of Keras 2.13
-        if name in group:
-            return group[name]
+        container = _subgroup(group, name)
+        if container is not None:
+            return container
     return None
 
 
 def _vars_arrays(group):
-    if group is None or "vars" not in group:
+    variables = _subgroup(group, "vars") if group is not None else None
+    if variables is None:
         return []
-    variables = group["vars"]
     return [variables[key] for key in sorted((k for k in variables if k.isdigit()), key=int)]
 
 
@@ -411,10 +424,10 @@ def _weighted_leaves(group):
         return []
     found = []
     for key in container:
-        child = container[key]
-        if "vars" in child and len(child["vars"]):
-            found.append(_attr_text(child["vars"].attrs.get("name", key)))
-        found.extend(_weighted_leaves(child))
+        variables = _subgroup(container[key], "vars")
+        if variables is not None and len(variables):
+            found.append(_attr_text(variables.attrs.get("name", key)))
+        found.extend(_weighted_leaves(container[key]))
     return found
 
 
@@ -422,7 +435,7 @@ def _keras3_matches(group, model, matches):
     """Append a match for every layer with weights of ``model`` (nested models walked)."""
     container = _keras3_container(group)
     for layer, key in zip(model.layers, _keras3_keys(model.layers)):
-        child = container[key] if container is not None and key in container else None
+        child = _subgroup(container, key) if container is not None else None
         if _is_model(layer):
             if child is not None:
                 _keras3_matches(child, layer, matches)
@@ -448,7 +461,8 @@ def _keras3_names(path, f):
     named = {}
     for key in container if container is not None else []:
         child = container[key]
-        name = child["vars"].attrs.get("name") if "vars" in child else None
+        variables = _subgroup(child, "vars")
+        name = variables.attrs.get("name") if variables is not None else None
         if name is None:
             raise SaveFileError(f"{path}: this Keras 3 weights file does not record layer names, so it "
                                 "cannot be loaded by_name; load it by structure (by_name=False)")

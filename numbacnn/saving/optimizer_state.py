@@ -41,17 +41,18 @@ def keras_state(optimizer):
 
 def expected_shapes(optimizer, count):
     """The shapes ``count`` saved variables must have to fit ``optimizer``, in Keras's order (None for the
-    iteration and the learning rate: one value each), or a string saying why ``count`` does not fit.
+    iteration and a numeric learning rate: one value each), or a string saying why ``count`` does not fit.
     Lets a loader check a file's declared shapes before reading its data."""
-    if count == 2 and not optimizer.built:
-        return [None, None]
+    n_head = len(optimizer._head())
+    if count == n_head and not optimizer.built:
+        return [None] * n_head
     order = _keras_order(optimizer)
     if count != len(order):
         hint = "" if optimizer.built else " (it is not built yet: it gets its variables at its first step)"
         return (f"the file holds {count} optimizer variables, optimizer {optimizer.name!r} has "
                 f"{len(order)}{hint}")
     current = optimizer.variables
-    return [None if index < 2 else tuple(current[index].shape) for index in order]
+    return [None if index < n_head else tuple(current[index].shape) for index in order]
 
 
 def set_keras_state(optimizer, arrays):

@@ -46,6 +46,7 @@ __all__ = ["LAYER_REGISTRY", "serialize_layer", "deserialize_layer", "model_conf
            "json_dumps"]
 
 _MODEL_CLASS_NAMES = ("Sequential", "Functional", "Model")
+_CODE_CLASS_NAMES = ("Lambda", "TFOpLambda", "__lambda__")  # configs that carry Python code
 # Options that only mean something together with an option numbacnn refuses anyway.
 _IGNORED_OPTIONS = frozenset({"renorm_momentum", "jit_compile", "is_legacy_optimizer"})
 
@@ -54,7 +55,8 @@ def _build_registry():
     registry = {}
     for name in layers_module.__all__:
         obj = getattr(layers_module, name)
-        if isinstance(obj, type) and issubclass(obj, Layer) and obj not in (Layer, layers_module.BaseConv):
+        if isinstance(obj, type) and issubclass(obj, Layer) and obj not in (
+                Layer, layers_module.BaseConv, layers_module.Lambda):
             registry[name] = obj
     return registry
 
@@ -278,6 +280,11 @@ def deserialize_layer(entry, custom_objects=None):
     if not isinstance(entry, dict) or "class_name" not in entry:
         raise ValueError(f"A layer config must be a dict with a 'class_name', received {entry!r}")
     class_name = entry["class_name"]
+    if class_name in _CODE_CLASS_NAMES and class_name not in custom_objects:
+        raise ValueError(f"The model config has a {class_name} layer, whose Python code is stored in the "
+                         "file; numbacnn never runs code from a file. Rebuild that part with numbacnn "
+                         f"layers, or pass custom_objects={{{class_name!r}: YourLayerClass}} with a Layer "
+                         "subclass")
     if class_name in _MODEL_CLASS_NAMES and class_name not in custom_objects:
         return model_from_config(entry, custom_objects)
     cls = _lookup(class_name, entry.get("registered_name"), custom_objects)

@@ -382,3 +382,22 @@ def crop_to_aspect_ratio(x, size):
     top = int(float(height - crop_h) / 2)
     left = int(float(width - crop_w) / 2)
     return x[top:top + crop_h, left:left + crop_w]
+
+
+def smart_resize(x, size, interpolation="bilinear", data_format="channels_last"):
+    """An image (H, W, C) or a batch (N, H, W, C) resized to ``size=(height, width)`` without distorting
+    it, as ``keras.preprocessing.image.smart_resize``: the centre is cropped to the target's aspect ratio,
+    then resized as ``tf.image.resize``. float32."""
+    x = np.asarray(x)
+    if x.ndim not in (3, 4):
+        raise ValueError("Expected an image array with shape `(height, width, channels)`, or `(batch_size, "
+                         f"height, width, channels)`, but got input with incorrect rank, of shape {x.shape}.")
+    if data_format == "channels_first":
+        x = np.moveaxis(x, -3, -1)
+    if x.ndim == 3:
+        out = resize_image(crop_to_aspect_ratio(x, size), size, interpolation)
+    else:
+        h, w = crop_to_aspect_ratio(x[0], size).shape[:2]
+        top, left = int(float(x.shape[1] - h) / 2), int(float(x.shape[2] - w) / 2)
+        out = resize_images(x[:, top:top + h, left:left + w], size, interpolation)
+    return np.moveaxis(out, -1, -3) if data_format == "channels_first" else out

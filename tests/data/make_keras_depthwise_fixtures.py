@@ -11,7 +11,10 @@ Writes, next to this file:
   and the weights ``new_w0, ...``; ``count_params``, and each layer's ``get_config()`` as JSON in
   ``configs`` (depthwise and separable layers only). For MobileNet: ``mobilenet/x`` and ``mobilenet/pred``
   (Keras's predictions for the weights in the .h5 file below), ``mobilenet/count_params``,
-  ``mobilenet/names`` (every weight's path), ``mobilenet/layers`` (layer names in order).
+  ``mobilenet/names`` (every weight's path), ``mobilenet/layers`` (layer names in order); the same under
+  ``mobilenetv2/`` for ``MobileNetV2(weights=None, alpha=0.35, input_shape=(32, 32, 3), classes=10)``
+  with the weights of ``seeded_weights`` (no file: the test draws them from the same seeds), and under
+  ``xception/`` for ``Xception(weights=None, input_shape=(71, 71, 3), classes=10)`` likewise.
 * ``keras_mobilenet.weights.h5``: ``keras.applications.MobileNet(weights=None, alpha=0.25,
   input_shape=(32, 32, 3), classes=10)``'s ``save_weights`` file, with its weights set to Keras's own
   random initial values rounded to multiples of 2**-5, so that the file, repacked with gzip by h5py (same
@@ -167,12 +170,59 @@ def mobilenet(out, rng):
         shutil.rmtree(tmp)
 
 
+def seeded_weights(names, shapes, gain=2.0):
+    """Weights from a seed per weight (the test draws the same): kernels uniform with variance
+    gain/fan_in (a depthwise kernel's fan-in is its window), gamma and moving_variance in [0.5, 1.5), beta,
+    moving_mean and biases N(0, 0.1)."""
+    out = []
+    for i, (name, shape) in enumerate(zip(names, shapes)):
+        rng = np.random.default_rng(1000 + i)
+        leaf = name.rsplit("/", 1)[-1]
+        if leaf in ("gamma", "moving_variance"):
+            w = rng.uniform(0.5, 1.5, shape)
+        elif leaf in ("beta", "moving_mean", "bias"):
+            w = rng.normal(0.0, 0.1, shape)
+        else:
+            fan_in = int(np.prod(shape[:-2] if "depthwise" in name else shape[:-1]))
+            w = rng.uniform(-1.0, 1.0, shape) * np.sqrt(3.0 * gain / fan_in)
+        out.append(w.astype(np.float32))
+    return out
+
+
+def seeded(out, prefix, model, seed, gain=2.0):
+    """Too many weights for a small file: they come from seeds (``seeded_weights``), and so do the two
+    images (``default_rng(seed).uniform(-1, 1)``); only Keras's predictions for them are stored, with the
+    model's weight paths and layer names."""
+    names = [v.path for v in model.weights]
+    model.set_weights(seeded_weights(names, [tuple(v.shape) for v in model.weights], gain))
+    x = _f32(np.random.default_rng(seed).uniform(-1.0, 1.0, (2,) + tuple(model.input_shape[1:])))
+    out[f"{prefix}/pred"] = _f32(model.predict(x, verbose=0))
+    out[f"{prefix}/count_params"] = np.int64(model.count_params())
+    out[f"{prefix}/names"] = np.array(names)
+    out[f"{prefix}/layers"] = np.array([layer.name for layer in model.layers])
+
+
+def mobilenet_v2(out):
+    keras.utils.set_random_seed(4)
+    seeded(out, "mobilenetv2",
+           keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(32, 32, 3), classes=10), 21)
+
+
+def xception(out):
+    """Variance 1/fan_in: with He's 2/fan_in the 36 relus and 12 additions saturate the softmax."""
+    keras.utils.set_random_seed(5)
+    model = keras.applications.Xception(weights=None, input_shape=(71, 71, 3), classes=10)
+    seeded(out, "xception", model, 22, gain=1.0)
+
+
 def main():
     rng = np.random.default_rng(20)
     out = {"keras_version": np.array(keras.__version__), "backend": np.array(keras.backend.backend())}
     seq2d(out, rng)
     seq1d(out, rng)
     mobilenet(out, rng)
+    mobilenet_v2(out)
+    xception(out)
     np.savez_compressed(OUT, **out)
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes) and {MOBILENET} ({os.path.getsize(MOBILENET)} bytes)")
 

@@ -12,7 +12,7 @@ head on the concatenation and a linear Dense head on the sum; compiled with SGD,
 ``xa2, xb2, ya2, yb2``, ``pred0, pred1`` (``model.predict`` before training), after one
 ``train_on_batch(..., return_dict=True)`` its logs ``log/<key>`` and the weights ``new_w0, ...``, after a
 second one ``log2/<key>`` and ``new2_w0, ...``; the log keys of ``fit`` (``fit_keys``, with validation
-data), and ``summary``, the text of ``model.summary()``.
+data), ``summary``, the text of ``model.summary()``, and ``json``, ``model.to_json()``.
 """
 
 import os
@@ -75,6 +75,7 @@ def main():
     lines = []  # before training: the optimizer's variables would join the totals
     model.summary(print_fn=lambda line, **kwargs: lines.append(line))
     out["summary"] = np.array("\n".join(lines))
+    out["json"] = np.array(model.to_json())
     pred = model.predict([first[0], first[1]], verbose=0)
     out["pred0"], out["pred1"] = (np.asarray(p, np.float32) for p in pred)
     for step, (xa, xb, ya, yb) in (("", first), ("2", second)):

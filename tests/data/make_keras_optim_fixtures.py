@@ -9,7 +9,8 @@ Keys (``configs`` is one JSON string: {"opt/<case>": {"class_name", "config", ..
 * ``opt/<case>/``: ``w`` (the float32 weights of shapes SHAPES, flattened and concatenated), ``g`` (STEPS, P)
   the gradients of each step, ``after`` (STEPS, P) the weights after each ``apply_gradients``, ``vars``
   (the optimizer's variables after the last step, in Keras's order, flattened and concatenated as float64;
-  their paths and shapes are in the config's "var_names" and "var_shapes").
+  their paths and shapes are in the config's "var_names" and "var_shapes"; "keras_config" is
+  ``get_config()``).
 * ``sched/steps`` (int64) and ``sched/<case>/values`` (float32, the schedule at those steps).
 * ``loss/<case>/``: ``y_true``, ``y_pred``, ``sw`` (per-sample weights); ``values`` = [value, value with
   the sample weights], ``grads`` (2, N, C) = dLoss/dy_pred by GradientTape without and with them,
@@ -105,7 +106,7 @@ def record_optimizers(out, configs, rng):
             after.append(f32(_flat([v.numpy() for v in variables])))
         out[f"{p}/g"], out[f"{p}/after"] = np.stack(grads_seen), np.stack(after)
         out[f"{p}/vars"] = _flat([v.numpy() for v in opt.variables])
-        configs[p] = {"class_name": class_name, "config": config,
+        configs[p] = {"class_name": class_name, "config": config, "keras_config": opt.get_config(),
                       "var_names": [v.path for v in opt.variables],
                       "var_shapes": [list(v.shape) for v in opt.variables]}
 
@@ -222,7 +223,7 @@ def record_losses(out, configs, rng):
         y_true, y_pred = _loss_data(rng, kind)
         sw = f32(rng.uniform(0.0, 2.0, len(y_pred)))
         loss = getattr(losses, class_name)(**config)
-        configs[p] = {"class_name": class_name, "config": config}
+        configs[p] = {"class_name": class_name, "config": config, "keras_config": loss.get_config()}
         out[f"{p}/y_true"], out[f"{p}/y_pred"], out[f"{p}/sw"] = y_true, y_pred, sw
         value, grad = _value_and_grad(loss, y_true, y_pred)
         value_sw, grad_sw = _value_and_grad(loss, y_true, y_pred, sw)
@@ -283,6 +284,11 @@ def _metric_data(rng, kind, n=8, c=3):
     raise ValueError(kind)
 
 
+def _plain(value):
+    """JSON for the numpy / tensor values in a metric's config (AUC's label_weights)."""
+    return np.asarray(value).tolist()
+
+
 def record_metrics(out, configs, rng):
     for case, (class_name, config, kind) in METRICS.items():
         p = f"metric/{case}"
@@ -298,6 +304,7 @@ def record_metrics(out, configs, rng):
             out[f"{p}/{key}"] = np.stack([b[i] for b in batches])
         plain = getattr(metrics, class_name)(**config)
         weighted = getattr(metrics, class_name)(**config)
+        configs[p]["keras_config"] = json.loads(json.dumps(plain.get_config(), default=_plain))
         for y_true, y_pred, sw in batches:
             plain.update_state(y_true, y_pred)
             weighted.update_state(y_true, y_pred, sample_weight=sw)

@@ -105,7 +105,23 @@ def test_against_numpy(case):
     np.testing.assert_allclose(dw, dw_ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[-1], CASES[len(CASES) // 2]], ids=str)
+WIDE = [((3, 9), (3, 3), 20, 1, (1, 1), (1, 1), "same"),  # flat runs of pixels: 80-value periods
+        ((3, 5), (2, 3), 70, 1, (1, 1), (1, 2), "same")]  # pixel by pixel: C >= _FLAT_BELOW
+
+
+@pytest.mark.parametrize("case", WIDE, ids=str)
+def test_many_channels_against_numpy(case):
+    x, w, b, g, geometry = make(case, np.float64)
+    np.testing.assert_allclose(depthwise.depthwise_forward(x, w, b, *geometry),
+                               np_depthwise(x, w, b, *geometry), rtol=1e-12, atol=1e-12)
+    dx_ref, dw_ref = np_depthwise_grads(x, w, g, *geometry)
+    np.testing.assert_allclose(depthwise.depthwise_backward_input(g, w, x.shape, *geometry), dx_ref,
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(depthwise.depthwise_backward_weights(x, g, w.shape[:-2], *geometry), dw_ref,
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[-1], CASES[len(CASES) // 2], WIDE[0]], ids=str)
 def test_float32_matches_float64(case):
     x, w, b, g, geometry = make(case, np.float32)
     y = depthwise.depthwise_forward(x, w, b, *geometry)

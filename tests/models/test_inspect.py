@@ -184,3 +184,38 @@ def test_weight_history_stays_within_its_budget():
     assert history.items[0][0] == "epoch" and history[-1]["batch"] == 39
     kept = [s["batch"] for _, s in history.items]
     assert kept == sorted(kept) and len(kept) >= 5
+
+
+def residual(dtype="float64"):
+    """A branch and a merge: conv -> BN -> relu, a 1x1 projection beside it, Add, conv, pooling, Dense."""
+    nc.utils.set_random_seed(2)
+    inputs = L.Input((6, 6, 2))
+    a = L.Conv2D(3, 3, padding="same", use_bias=False, dtype=dtype, name="branch_conv")(inputs)
+    a = L.Activation("relu", dtype=dtype)(L.BatchNormalization(dtype=dtype, name="branch_bn")(a))
+    b = L.Conv2D(3, 1, dtype=dtype, name="shortcut")(inputs)
+    x = L.Add(dtype=dtype, name="merge")([a, b])
+    x = L.Conv2D(2, 3, strides=2, activation="relu", dtype=dtype, name="after_merge")(x)
+    x = L.GlobalAveragePooling2D(dtype=dtype)(x)
+    model = nc.models.Model(inputs, L.Dense(4, activation="softmax", dtype=dtype)(x))
+    bn = model.get_layer("branch_bn")
+    rng = np.random.default_rng(7)
+    bn.moving_mean.assign(rng.uniform(-0.3, 0.3, 3))
+    bn.moving_variance.assign(rng.uniform(0.5, 2.0, 3))
+    return model
+
+
+def test_graph_models_branches_and_merges():
+    model = residual()
+    graph = inspect.model_graph(model)
+    merge = next(g for g in graph if g["name"] == "merge")
+    assert sorted(merge["inbound"]) == sorted(["activation", "shortcut"])
+    x = np.random.default_rng(8).random((6, 6, 2))
+    c = int(np.argmax(predict(model, x)))
+    np.testing.assert_allclose(inspect.saliency(model, x), numeric(lambda v: predict(model, v)[c], x.copy(),
+                                                                   1e-6), rtol=1e-4, atol=1e-9)
+    e = inspect.explain_conv_cell(model, x, "after_merge", (1, 1, 1))
+    acts = dict(model.activations(x[None]))
+    assert e["input_name"] == "merge"
+    np.testing.assert_array_equal(e["patch"], acts["merge"][0][2:5, 2:5])   # stride 2, valid
+    np.testing.assert_allclose(e["output"], acts["after_merge"][0][1, 1, 1], rtol=1e-9, atol=1e-12)
+    assert inspect.grad_cam(model, x)["layer"] == "after_merge"

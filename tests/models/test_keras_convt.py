@@ -87,3 +87,14 @@ def test_summary_params_and_config_keys(ref):
 def test_forward_cases(ref, case):
     model = _model(ref, f"fwd_{case}")
     _close(model.predict(ref[f"fwd_{case}/x"], verbose=0), ref[f"fwd_{case}/pred"], case)
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
+def test_weights_files_round_trip(ref, tmp_path, suffix):
+    model = _model(ref, "train")
+    path = str(tmp_path / f"convt{suffix}")
+    model.save_weights(path)
+    again = model_from_json(str(ref["train/config"]))
+    again.load_weights(path)
+    for a, b in zip(again.get_weights(), _weights(ref, "train")):
+        np.testing.assert_array_equal(a, b)

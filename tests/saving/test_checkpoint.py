@@ -95,8 +95,8 @@ def test_resuming_from_a_checkpoint(tmp_path, data):
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"must end in `\.weights\.h5`"):
         ModelCheckpoint("w.npz", save_weights_only=True)
-    with pytest.raises(ValueError, match=r"must end in `\.h5`.*\.keras is not supported"):
-        ModelCheckpoint("m.keras")
+    with pytest.raises(ValueError, match=r"must end in `\.keras` \(Keras 3's format\) or `\.h5`"):
+        ModelCheckpoint("m.ckpt")
     with pytest.raises(ValueError, match="Unrecognized save_freq"):
         ModelCheckpoint("m.h5", save_freq="batch")
 

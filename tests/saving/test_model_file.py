@@ -138,8 +138,8 @@ def test_errors_name_the_file(tmp_path, data):
         f.attrs["model_config"] = b'{"class_name": "Sequential", "config": '
     with pytest.raises(SaveFileError, match=rf"^{tmp_path / 'm.h5'}: the model_config attribute is not"):
         load_model(tmp_path / "m.h5")
-    with pytest.raises(ValueError, match=r"\.keras zip format is not supported"):
-        model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=r"must end in \.keras \(Keras 3's format\) or \.h5"):
+        model.save(tmp_path / "m.model")
 
 
 def test_a_config_naming_unknown_code_is_refused_not_run(tmp_path, data):
@@ -150,7 +150,7 @@ def test_a_config_naming_unknown_code_is_refused_not_run(tmp_path, data):
         config["config"]["layers"][1] = {"class_name": "Lambda", "module": "os",
                                          "config": {"function": "os.system('echo hacked')"}}
         f.attrs["model_config"] = json.dumps(config).encode()
-    with pytest.raises(SaveFileError, match="model_config cannot be rebuilt: Unknown layer class 'Lambda'"):
+    with pytest.raises(SaveFileError, match="cannot be rebuilt: .*Lambda layer.*never runs code"):
         load_model(tmp_path / "m.h5")
 
 

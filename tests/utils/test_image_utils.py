@@ -142,3 +142,15 @@ def test_image_bombs_are_refused_fast_and_small(tmp_path, kind):
     result = _probe(path)
     assert path.name in result["outcome"], result
     assert result["seconds"] < 0.5 and result["grew_mb"] < 100, result
+
+
+def test_keras_preprocessing_names_and_smart_resize():
+    import numbacnn as keras
+
+    assert keras.preprocessing.image_dataset_from_directory is keras.utils.image_dataset_from_directory
+    assert keras.preprocessing.image.load_img is load_img
+    x = np.arange(6 * 12, dtype=np.float32).reshape(6, 12, 1)
+    out = keras.preprocessing.image.smart_resize(x, (3, 3))          # the centre 6x6, then halved
+    np.testing.assert_allclose(out, resize_images(x[None, :, 3:9], (3, 3))[0])
+    batch = keras.preprocessing.image.smart_resize(np.stack([x, x]), (3, 3))
+    np.testing.assert_allclose(batch[1], out)

@@ -33,7 +33,7 @@ def to_device(a):
     """``a`` as a C-contiguous host array (a device array is copied back to the host)."""
     if _on_device(a):
         return a.copy_to_host()
-    return np.ascontiguousarray(a)
+    return np.require(a, requirements="C")  # keeps 0-d arrays 0-d (ascontiguousarray makes them 1-d)
 
 
 def to_host(a):
@@ -74,7 +74,7 @@ def zeros_like(a):
 
 def contiguous(x, dtype=None):
     """``x`` as a C-contiguous array of ``dtype`` (x's own when None); ``x`` itself when it already is."""
-    return np.ascontiguousarray(x, dtype=dtype)
+    return np.require(x, dtype=dtype, requirements="C")
 
 
 def fill(a, value):

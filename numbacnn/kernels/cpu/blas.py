@@ -12,7 +12,9 @@ for OpenBLAS's. Making either pool wait passively instead costs ~50 us per kerne
 step launches dozens). So on first use this module asks that OpenBLAS to run single-threaded
 (``_use_one_blas_thread``) and splits the large products into one BLAS call per Numba thread inside a
 ``prange``: the rows of the result, or, for a long reduction (a weight gradient), the reduction axis,
-whose partial products are then summed in a fixed order (so results depend on the thread count only).
+cut into :data:`REDUCTION_PARTS` parts whatever the thread count, whose partial products are then summed
+in a fixed order: results do not depend on the thread count (``NUMBACNN_REDUCTION_PARTS`` changes the
+number of parts, e.g. to use more than 8 threads on these products; results then depend on it).
 Measured on 2 cores: 1.3-1.6x the images/s of LeNet-5 and the seed 004 model, training and inference.
 
 Where that BLAS cannot be found or told (not Linux, or a SciPy not built on OpenBLAS), products are
@@ -35,6 +37,31 @@ __all__ = ["gemm"]  # single_pool is for diagnostics and for kernels that call n
 
 _MIN_SPLIT_WORK = 1 << 18  # m*k*n below this: one call (the split costs more than it saves)
 _MIN_SPLIT_REDUCTION = 2048  # a reduction axis at least this long may be split
+
+
+def parts_setting(text):
+    """The number of reduction parts from ``NUMBACNN_REDUCTION_PARTS`` (unset or empty: 8)."""
+    if text is None or not text.strip():
+        return 8
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"NUMBACNN_REDUCTION_PARTS must be a positive integer, received {text!r}")
+    return value
+
+
+REDUCTION_PARTS = parts_setting(os.environ.get("NUMBACNN_REDUCTION_PARTS"))
+"""A long reduction (a weight gradient's sum over the batch) is cut into this many parts, whatever the
+number of threads, and the parts are added in order: results do not depend on NUMBA_NUM_THREADS. At most
+this many threads work on one such reduction; ``NUMBACNN_REDUCTION_PARTS`` sets it (8 by default)."""
+
+
+def reduction_parts(length):
+    """Parts a reduction of ``length`` terms is cut into: :data:`REDUCTION_PARTS`, fewer for a short one;
+    a function of the problem only, never of the thread count."""
+    return max(1, min(REDUCTION_PARTS, int(length)))
 
 
 @njit(cache=True, nogil=True)
@@ -144,14 +171,15 @@ def gemm(a, b, out=None):
     elif out.shape != (m, n) or out.dtype != a.dtype or not out.flags.c_contiguous:
         raise ValueError(f"gemm: out must be a C-contiguous {a.dtype} array of shape {(m, n)}, received "
                          f"{out.dtype} {out.shape}{'' if out.flags.c_contiguous else ' not C-contiguous'}")
-    parts = numba.get_num_threads()
+    threads = numba.get_num_threads()
     if vector_route(a.dtype):
-        _vector_gemm(a, np.ascontiguousarray(b), out, m, n, k, parts)
-    elif parts < 2 or m * k * n < _MIN_SPLIT_WORK or not _use_one_blas_thread():
+        _vector_gemm(a, np.ascontiguousarray(b), out, m, n, k, threads)
+    elif m * k * n < _MIN_SPLIT_WORK or not _use_one_blas_thread():
         _dot(a, b, out)
-    elif a.flags.c_contiguous and m >= 2 * parts:
-        _dot_rows(a, np.ascontiguousarray(b), out, parts)
+    elif threads >= 2 and a.flags.c_contiguous and m >= 2 * threads:
+        _dot_rows(a, np.ascontiguousarray(b), out, threads)  # a row's result does not depend on its block
     elif a.flags.f_contiguous and k >= _MIN_SPLIT_REDUCTION and m * n <= k:
+        parts = reduction_parts(k)  # whatever the thread count, or the sum's order would follow it
         partial = np.empty((parts, m, n), dtype=a.dtype)
         _dot_reduction(a.T, np.ascontiguousarray(b), partial, parts)
         _sum_partials(partial, out)
@@ -160,15 +188,19 @@ def gemm(a, b, out=None):
     return out
 
 
-def _vector_gemm(a, b, out, m, n, k, parts):
-    """``gemm`` on ``vector_gemm``: rows split across the threads; a long reduction with few rows
-    (a weight gradient) split along the reduction instead."""
+def _vector_gemm(a, b, out, m, n, k, threads):
+    """``gemm`` on ``vector_gemm``: rows split across the threads (each element is one FMA chain, whatever
+    its block); a long reduction with few rows (a weight gradient) split along the reduction instead, in
+    ``reduction_parts(k)`` parts whatever the thread count."""
     base, sai, sak = (a, k, 1) if a.flags.c_contiguous else (a.T, 1, m)
-    if parts < 2 or m * k * n < _MIN_SPLIT_WORK:
+    if m * k * n < _MIN_SPLIT_WORK:
         vector_gemm.product(base, 0, sai, sak, b, 0, n, out, 0, n, m, n, k, False)
     elif k >= _MIN_SPLIT_REDUCTION and m * n <= k:
+        parts = reduction_parts(k)
         partial = np.empty((parts, m, n), dtype=a.dtype)
         vector_gemm.product_reduction(base, sai, sak, b, partial, m, n, k, parts)
         _sum_partials(partial, out)
+    elif threads < 2:
+        vector_gemm.product(base, 0, sai, sak, b, 0, n, out, 0, n, m, n, k, False)
     else:
-        vector_gemm.product_rows(base, sai, sak, b, out, m, n, k, parts)
+        vector_gemm.product_rows(base, sai, sak, b, out, m, n, k, threads)

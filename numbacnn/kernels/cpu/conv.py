@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
-from .blas import _sum_partials, gemm, single_pool, vector_route
+from .blas import _sum_partials, gemm, reduction_parts, single_pool, vector_route
 from .conv_direct import (
     direct_applies,
     forward_direct,
@@ -380,8 +380,9 @@ def _col2im_rows(cols, dx, r0, r1, runs, ksize, strides, dilation, pad, out_size
 def _weights_blocked(x, g, partial, scratch, samples_per_block, ksize, strides, dilation, pad, out_size,
                      vector):
     """partial[p] (taps*C, F) = im2col(x)[share p].T @ g[share p]: x (N,D,H,W,C), g (N*OD*OH*OW, F),
-    the batch cut into len(partial) shares of whole samples. A share's columns are built a few samples
-    at a time in its slice of ``scratch`` (small enough to stay in cache) and multiplied from there, so
+    the batch cut into len(partial) shares of whole samples (a number fixed by the problem, so that the
+    sums do not depend on the thread count). A share's columns are built a few samples at a time in its
+    thread's slice of ``scratch`` (small enough to stay in cache) and multiplied from there, so
     they are never written to memory; the caller adds the partials in a fixed order."""
     n_ = x.shape[0]
     rows_per_sample = out_size[0] * out_size[1]
@@ -390,9 +391,10 @@ def _weights_blocked(x, g, partial, scratch, samples_per_block, ksize, strides, 
     for p in prange(parts):
         acc = partial[p]
         acc[:, :] = 0
+        block_all = scratch[get_thread_id()]
         for s0 in range(n_ * p // parts, n_ * (p + 1) // parts, samples_per_block):
             s1 = min(n_ * (p + 1) // parts, s0 + samples_per_block)
-            block = scratch[p][:(s1 - s0) * per_sample]
+            block = block_all[:(s1 - s0) * per_sample]
             _fill_rows(x, block, s0 * rows_per_sample, s1 * rows_per_sample, ksize, strides, dilation, pad,
                        out_size)
             product_t_add(block, g[s0 * per_sample:s1 * per_sample], acc, vector)
@@ -722,10 +724,10 @@ def conv_backward_weights(x, grad, kernel_size, strides=None, dilation=None, pad
         gemm(cols.T, g, out=dw)
     else:
         per_sample = int(np.prod(out))
-        parts = max(1, min(get_num_threads(), n))
+        parts = reduction_parts(n)  # shares of the batch: fixed by the problem, not by the thread count
         per_block = _block_rows(n, parts, width, per_sample)  # samples per block
         single_pool()
-        scratch = workspace_take((parts, per_block * per_sample, width), x5.dtype)
+        scratch = workspace_take((get_num_threads(), per_block * per_sample, width), x5.dtype)
         partial = workspace_take((parts, width, f), x5.dtype)
         _weights_blocked(x5, g, partial, scratch, per_block, ksize, strides, dilation, pb, out,
                          vector_route(x5.dtype))
@@ -757,13 +759,13 @@ def _column_sums(flat, partial):
 
 
 def conv_backward_bias(grad):
-    """grad (N,*O,F) -> db (F,): the sum over every axis but the last, in float64, one part of the rows
-    per thread, the parts and lanes added in a fixed order (numpy's column sum ran on one core in
-    float32)."""
+    """grad (N,*O,F) -> db (F,): the sum over every axis but the last, in float64, the rows cut into
+    ``reduction_parts`` parts (whatever the thread count), the parts and lanes added in a fixed order
+    (numpy's column sum ran on one core in float32)."""
     f = grad.shape[-1]
     flat = np.ascontiguousarray(grad).reshape(-1)
     width = f * (8 // math.gcd(f, 8))  # lcm(F, 8): whole rows, whole vectors
-    parts = max(1, min(get_num_threads(), flat.shape[0] // width))
+    parts = reduction_parts(flat.shape[0] // width)  # not the thread count: the sum's order is fixed
     partial = np.empty((parts, width), dtype=np.float64)
     _column_sums(flat, partial)
     return partial.sum(axis=0).reshape(-1, f).sum(axis=0).astype(grad.dtype)

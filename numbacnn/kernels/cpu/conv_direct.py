@@ -31,6 +31,7 @@ F=12 C=3 3x3 1.4x / 1.3x, F=8 1.0-2.1x; with 16 filters 0.6-1.2x.
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
+from .blas import reduction_parts
 from .conv_epilogue import _epilogue_planar
 from .workspace import workspace_give, workspace_take
 
@@ -368,7 +369,7 @@ def weights_direct(xp, grad, ksize, dilation, out):
     gp = workspace_take((n, f, span), grad.dtype)
     _grad_planar(grad.reshape(n, -1, f), gp, out, padded)
     offs = _offsets(ksize, dilation, padded)
-    partial = np.empty((max(1, min(get_num_threads(), n)), offs.shape[0], c, f), dtype=np.float64)
+    partial = np.empty((reduction_parts(n), offs.shape[0], c, f), dtype=np.float64)  # not per thread
     _weights_planar(xp.reshape(n, c, -1), gp, offs, partial)
     workspace_give(gp)
     dw = partial[0]

@@ -113,10 +113,10 @@ def _op(u, v, kind):
     return u / v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True)
 def _offset(row, shape, strides):
     """Element offset of ``row`` (an index over shape[:-1] in C order) in an array of ``strides``."""
-    r = row
+    r = np.int64(row)
     off = 0
     for d in range(len(shape) - 2, -1, -1):
         off += (r % shape[d]) * strides[d]
@@ -127,7 +127,7 @@ def _offset(row, shape, strides):
 @njit(cache=True, nogil=True)
 def _place(index, shape, strides):
     """Element offset of ``index`` (over all of shape, in C order) in an array of ``strides``."""
-    r = index
+    r = np.int64(index)
     off = 0
     for d in range(len(shape) - 1, -1, -1):
         off += (r % shape[d]) * strides[d]
@@ -135,50 +135,215 @@ def _place(index, shape, strides):
     return off
 
 
+@njit(cache=True, inline="always")
+def _segment(a, oa, la, b, ob, lb, y, yo, n, kind):
+    """y[yo:yo+n] = a[oa::la] op b[ob::lb] (n elements). Unit and zero strides go through slices, whose
+    indexes LLVM knows to be in range, so the loops vectorise; ``kind`` is a constant where inlined."""
+    yv = y[yo:yo + n]
+    if la == 1 and lb == 1:
+        av = a[oa:oa + n]
+        bv = b[ob:ob + n]
+        for j in range(n):
+            yv[j] = _op(av[j], bv[j], kind)
+    elif la == 1 and lb == 0:
+        av = a[oa:oa + n]
+        v = b[ob]
+        for j in range(n):
+            yv[j] = _op(av[j], v, kind)
+    elif la == 0 and lb == 1:
+        u = a[oa]
+        bv = b[ob:ob + n]
+        for j in range(n):
+            yv[j] = _op(u, bv[j], kind)
+    else:
+        for j in range(n):
+            yv[j] = _op(a[oa + j * la], b[ob + j * lb], kind)
+
+
+@njit(cache=True, nogil=True)
+def _offsets(row, shape, sa, sb):
+    """(offset in a, offset in b) of ``row``, an index over shape[:-1] in C order."""
+    r = np.int64(row)
+    oa = 0
+    ob = 0
+    for d in range(RANK - 2, -1, -1):
+        c = r % shape[d]
+        r //= shape[d]
+        oa += c * sa[d]
+        ob += c * sb[d]
+    return oa, ob
+
+
+@njit(cache=True, inline="always")
+def _pair_chunk(a, b, y, shape, sa, sb, first, last, kind):
+    """Rows first..last-1 of _pair_item, their offsets advanced like an odometer (no division per row)."""
+    inner = shape[RANK - 1]
+    la, lb = sa[RANK - 1], sb[RANK - 1]
+    digits = np.empty(RANK - 1, dtype=np.int64)
+    rest = np.int64(first)
+    oa = 0
+    ob = 0
+    for d in range(RANK - 2, -1, -1):
+        c = rest % shape[d]
+        rest //= shape[d]
+        digits[d] = c
+        oa += c * sa[d]
+        ob += c * sb[d]
+    for r in range(first, last):
+        _segment(a, oa, la, b, ob, lb, y, r * inner, inner, kind)
+        d = RANK - 2
+        while d >= 0:
+            digits[d] += 1
+            oa += sa[d]
+            ob += sb[d]
+            if digits[d] < shape[d]:
+                break
+            oa -= sa[d] * shape[d]
+            ob -= sb[d] * shape[d]
+            digits[d] = 0
+            d -= 1
+
+
+@njit(cache=True, nogil=True)
+def _pair_items(n, shape):
+    """How many work items of about _BLOCK elements _pair_item cuts an output of n elements into: blocks
+    of one long row, or runs of short rows."""
+    inner = shape[RANK - 1]
+    rows = n // inner
+    if inner >= _BLOCK:
+        return rows * ((inner + _BLOCK - 1) // _BLOCK)
+    per = _BLOCK // inner
+    return (rows + per - 1) // per
+
+
+@njit(cache=True, inline="always")
+def _pair_item(a, b, y, shape, sa, sb, item, kind):
+    """Work item ``item`` of y = a op b (a, b flat, broadcast by strides sa, sb over shape (RANK,); y in C
+    order of shape)."""
+    inner = shape[RANK - 1]
+    rows = y.shape[0] // inner
+    if inner >= _BLOCK:
+        la, lb = sa[RANK - 1], sb[RANK - 1]
+        nblk = (inner + _BLOCK - 1) // _BLOCK
+        r = item // nblk
+        lo = (item % nblk) * _BLOCK
+        oa, ob = _offsets(r, shape, sa, sb)
+        _segment(a, oa + lo * la, la, b, ob + lo * lb, lb, y, r * inner + lo, min(_BLOCK, inner - lo),
+                 kind)
+    else:
+        per = _BLOCK // inner
+        _pair_chunk(a, b, y, shape, sa, sb, item * per, min(rows, item * per + per), kind)
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def _pair(a, b, y, winner, index, kind, shape, sa, sb):
-    """a, b (flat, broadcast by strides sa, sb over shape (RANK,)) -> y (prod(shape),) = a op b, in C order
-    of shape. With a non-empty ``winner`` (Maximum/Minimum) also winner[e] = index where b wins (not
-    a >= b, resp. not a <= b: a tie stays with a)."""
+def _pair_add(a, b, y, shape, sa, sb):
+    """y = a + b (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_ADD)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _pair_subtract(a, b, y, shape, sa, sb):
+    """y = a - b (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_SUBTRACT)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _pair_multiply(a, b, y, shape, sa, sb):
+    """y = a * b (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_MULTIPLY)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _pair_maximum(a, b, y, shape, sa, sb):
+    """y = maximum(a, b) (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_MAXIMUM)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _pair_minimum(a, b, y, shape, sa, sb):
+    """y = minimum(a, b) (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_MINIMUM)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _pair_divide(a, b, y, shape, sa, sb):
+    """y = a / b (see _pair_item)."""
+    for item in prange(_pair_items(y.shape[0], shape)):
+        _pair_item(a, b, y, shape, sa, sb, item, MERGE_DIVIDE)
+
+
+_PAIR = {MERGE_ADD: _pair_add, MERGE_SUBTRACT: _pair_subtract, MERGE_MULTIPLY: _pair_multiply,
+         MERGE_MAXIMUM: _pair_maximum, MERGE_MINIMUM: _pair_minimum, MERGE_DIVIDE: _pair_divide}
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _pair_winner(a, b, y, winner, index, maximum, shape, sa, sb):
+    """Maximum (``maximum``) or Minimum of a and b as _pair_item, one row per item, and winner[e] = index
+    where b wins: not a >= b (resp. a <= b), so a tie stays with a (TF's gradient rule)."""
     inner = shape[len(shape) - 1]
-    rows = y.shape[0] // inner if inner else 0
-    nblk = (inner + _BLOCK - 1) // _BLOCK
+    rows = y.shape[0] // inner
     la, lb = sa[len(sa) - 1], sb[len(sb) - 1]
-    record = winner.shape[0] > 0
-    for t in prange(rows * nblk):
-        r = t // nblk
-        lo = (t % nblk) * _BLOCK
-        hi = min(lo + _BLOCK, inner)
-        oa = _offset(r, shape, sa)
-        ob = _offset(r, shape, sb)
-        base = r * inner
-        if record:
-            for j in range(lo, hi):
-                u = a[oa + j * la]
-                v = b[ob + j * lb]
-                y[base + j] = _op(u, v, kind)
-                if not (u >= v if kind == MERGE_MAXIMUM else u <= v):
-                    winner[base + j] = index
-        else:
-            for j in range(lo, hi):
-                y[base + j] = _op(a[oa + j * la], b[ob + j * lb], kind)
+    for r in prange(rows):
+        oa, ob = _offsets(r, shape, sa, sb)
+        yv = y[r * inner:(r + 1) * inner]
+        wv = winner[r * inner:(r + 1) * inner]
+        unit = la == 1 and lb == 1
+        av = a[oa:oa + inner] if unit else a[oa:oa + 1]
+        bv = b[ob:ob + inner] if unit else b[ob:ob + 1]
+        for j in range(inner):
+            u = av[j] if unit else a[oa + j * la]
+            v = bv[j] if unit else b[ob + j * lb]
+            if maximum:
+                yv[j] = _op(u, v, MERGE_MAXIMUM)
+                wins = u >= v
+            else:
+                yv[j] = _op(u, v, MERGE_MINIMUM)
+                wins = u <= v
+            if not wins:
+                wv[j] = index
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _reduce(q, winner, index, offsets, dst, kept, q_strides):
     """q (prod(shape),) -> dst (prod(kept),): dst[e] = sum of q over the offsets of the broadcast axes
-    from e's place in q (only where winner == index when index >= 0), accumulated in float64."""
+    from e's place in q (only where winner == index when index >= 0), accumulated in float64.
+
+    When the last axis is kept (q's contiguous run, e.g. the channels of a squeeze-and-excitation scale),
+    each thread sums whole runs, so the loads are contiguous and the adds vectorise; otherwise each dst
+    element gathers its own values."""
+    width = kept[len(kept) - 1]
+    if width > 1:
+        rows = dst.shape[0] // width
+        for r in prange(rows):
+            off = _offset(r, kept, q_strides)
+            acc = np.zeros(width, dtype=np.float64)
+            for t in range(offsets.shape[0]):
+                base = off + offsets[t]
+                qv = q[base:base + width]
+                if index < 0:
+                    for c in range(width):
+                        acc[c] += qv[c]
+                else:
+                    wv = winner[base:base + width]
+                    for c in range(width):
+                        if wv[c] == index:
+                            acc[c] += qv[c]
+            dv = dst[r * width:(r + 1) * width]
+            for c in range(width):
+                dv[c] = acc[c]
+        return
     for e in prange(dst.shape[0]):
-        off = _place(np.int64(e), kept, q_strides)
+        off = _place(e, kept, q_strides)
         acc = 0.0
-        if index < 0:
-            for t in range(offsets.shape[0]):
-                acc += q[off + offsets[t]]
-        else:
-            for t in range(offsets.shape[0]):
-                o = off + offsets[t]
-                if winner[o] == index:
-                    acc += q[o]
+        for t in range(offsets.shape[0]):
+            o = off + offsets[t]
+            if index < 0 or winner[o] == index:
+                acc += q[o]
         dst[e] = acc
 
 
@@ -196,9 +361,15 @@ def merge_pair(a, b, kind, out_shape, out=None, winner=None, index=0):
     b = np.ascontiguousarray(b, dtype=a.dtype)
     shape, (sa, sb) = broadcast_plan(out_shape, a.shape, b.shape)
     y = np.empty(tuple(out_shape), dtype=a.dtype) if out is None else out
-    if y.size:
-        w = _no_winner() if winner is None else winner.reshape(-1)
-        _pair(a.reshape(-1), b.reshape(-1), y.reshape(-1), w, np.int32(index), int(kind), shape, sa, sb)
+    if not y.size:
+        return y
+    if winner is None:
+        _PAIR[int(kind)](a.reshape(-1), b.reshape(-1), y.reshape(-1), shape, sa, sb)
+    elif kind in (MERGE_MAXIMUM, MERGE_MINIMUM):
+        _pair_winner(a.reshape(-1), b.reshape(-1), y.reshape(-1), winner.reshape(-1), np.int32(index),
+                     kind == MERGE_MAXIMUM, shape, sa, sb)
+    else:
+        raise ValueError(f"merge_pair: only MERGE_MAXIMUM and MERGE_MINIMUM record winners, received {kind}")
     return y
 
 
@@ -229,8 +400,7 @@ def _copy_rows(src, src_row, src_off, dst, dst_row, dst_off, rows, width):
         hi = min(lo + _BLOCK, width)
         s = p * src_row + src_off
         d = p * dst_row + dst_off
-        for j in range(lo, hi):
-            dst[d + j] = src[s + j]
+        dst[d + lo:d + hi] = src[s + lo:s + hi]
 
 
 def concat_forward(xs, axis):

@@ -29,41 +29,48 @@ __all__ = ["channels_add", "channels_join", "channels_take", "upsample_bilinear_
 
 @njit(parallel=True, cache=True, nogil=True)
 def _nearest5(x, y, sd, sh, sw):
-    """x (N,D,H,W,C) -> y (N,D*sd,H*sh,W*sw,C), y[n,d,h,w] = x[n, d//sd, h//sh, w//sw]."""
-    n_ = x.shape[0]
-    od_, oh_, ow_, c_ = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
-    for p in prange(n_ * od_):
-        n = p // od_
-        od = p % od_
-        for oh in range(oh_):
-            src = x[n, od // sd, oh // sh]
-            dst = y[n, od, oh]
-            for ow in range(ow_):
-                s = src[ow // sw]
+    """x (N,D,H,W,C) -> y (N,D*sd,H*sh,W*sw,C), y[n,d,h,w] = x[n, d//sd, h//sh, w//sw]; one task per
+    output row (n, od, oh)."""
+    w_, c_ = x.shape[3], x.shape[4]
+    od_, oh_ = y.shape[1], y.shape[2]
+    for p in prange(y.shape[0] * od_ * oh_):
+        oh = p % oh_
+        q = p // oh_
+        od = q % od_
+        n = q // od_
+        src = x[n, od // sd, oh // sh]
+        dst = y[n, od, oh]
+        for w in range(w_):
+            for k in range(sw):
                 for c in range(c_):
-                    dst[ow, c] = s[c]
+                    dst[w * sw + k, c] = src[w, c]
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _nearest5_grad(g, dx, sd, sh, sw, zero):
-    """g (N,D*sd,H*sh,W*sw,C) -> dx (N,D,H,W,C): the sum of each sd x sh x sw block, W innermost."""
+def _nearest5_grad(g, dx, sd, sh, sw):
+    """g (N,D*sd,H*sh,W*sw,C) -> dx (N,D,H,W,C): the sum of each sd x sh x sw block, nested as
+    TensorFlow's gradient of the three repeats adds it: over W first, those sums over H, then over D.
+    One task per input row (n, d, h), its partial sums over H in a row of its own."""
     n_, d_, h_, w_, c_ = dx.shape
-    for p in prange(n_ * d_):
-        n = p // d_
-        d = p % d_
-        for h in range(h_):
+    for p in prange(n_ * d_ * h_):
+        h = p % h_
+        q = p // h_
+        d = q % d_
+        n = q // d_
+        out = dx[n, d, h]
+        rows = np.empty((w_, c_), dtype=dx.dtype)  # the sums over W and H of one D slice
+        for i in range(sd):
+            for j in range(sh):
+                row = g[n, d * sd + i, h * sh + j]
+                for w in range(w_):
+                    for c in range(c_):
+                        acc = row[w * sw, c]
+                        for k in range(1, sw):
+                            acc += row[w * sw + k, c]
+                        rows[w, c] = acc if j == 0 else rows[w, c] + acc
             for w in range(w_):
                 for c in range(c_):
-                    acc_d = zero
-                    for i in range(sd):
-                        acc_h = zero
-                        for j in range(sh):
-                            acc_w = zero
-                            for k in range(sw):
-                                acc_w += g[n, d * sd + i, h * sh + j, w * sw + k, c]
-                            acc_h += acc_w
-                        acc_d += acc_h
-                    dx[n, d, h, w, c] = acc_d
+                    out[w, c] = rows[w, c] if i == 0 else out[w, c] + rows[w, c]
 
 
 def upsample_nearest_forward(x, size):
@@ -84,7 +91,7 @@ def upsample_nearest_backward(grad, size):
     if od % sd or oh % sh or ow % sw:
         raise ValueError(f"upsample_nearest_backward: gradient {grad.shape} is not a multiple of size {size}")
     dx = np.empty((n, od // sd, oh // sh, ow // sw, c), dtype=grad.dtype)
-    _nearest5_grad(grad, dx, sd, sh, sw, dx.dtype.type(0))
+    _nearest5_grad(grad, dx, sd, sh, sw)
     return dx
 
 
