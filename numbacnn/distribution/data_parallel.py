@@ -315,18 +315,26 @@ class DataParallel:
         return float(loss_buf[0])
 
     def average_logs(self, logs, count):
-        """``logs`` (name -> number) averaged across ranks, rank r weighted by ``count`` (its samples)."""
+        """``logs`` (name -> number, or array for a metric such as ``F1Score(average=None)``) averaged
+        across ranks, rank r weighted by ``count`` (its samples)."""
         names = sorted(logs)
-        if names != self._checked_names:   # once per set of names: every rank must log the same ones
-            everywhere = self.comm.allgather(names)
-            if any(n != names for n in everywhere):
-                raise RuntimeError(f"the ranks log different names: {everywhere}")
-            self._checked_names = names
-        values = np.array([float(count)] + [float(count) * float(logs[n]) for n in names])
-        self.comm.Allreduce(_mpi().IN_PLACE, values, op=_mpi().SUM)
-        if values[0] == 0:
+        values = [np.asarray(logs[n], dtype=np.float64) for n in names]
+        layout = [(n, v.shape) for n, v in zip(names, values)]
+        if layout != self._checked_names:   # once per layout: every rank must log the same names
+            everywhere = self.comm.allgather(layout)
+            if any(other != layout for other in everywhere):
+                raise RuntimeError(f"the ranks log different names or shapes: {everywhere}")
+            self._checked_names = layout
+        flat = np.concatenate([[float(count)]] + [float(count) * v.ravel() for v in values])
+        self.comm.Allreduce(_mpi().IN_PLACE, flat, op=_mpi().SUM)
+        if flat[0] == 0:
             return dict(logs)
-        return {n: float(v / values[0]) for n, v in zip(names, values[1:])}
+        out, offset = {}, 1
+        for (name, shape), v in zip(layout, values):
+            mean = flat[offset:offset + v.size] / flat[0]
+            out[name] = float(mean[0]) if v.ndim == 0 else mean.reshape(shape)
+            offset += v.size
+        return out
 
     def all_true(self, flag):
         """Whether ``flag`` holds on every rank."""
