@@ -234,3 +234,18 @@ def test_cli_processes_without_mpiexec_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(cli.sys, "executable", "/nonexistent/bin/python")
     with pytest.raises(cli.UsageError, match=r"numbacnn\[mpi\]"):
         cli.launch_processes(["train"], 2)
+
+
+@needs_mpi
+def test_cli_trains_on_two_processes_and_rank_0_alone_prints_and_saves(tmp_path):
+    env = _env()
+    env.pop("NUMBA_NUM_THREADS")    # --processes gives each rank its share of the cores
+    proc = subprocess.run([sys.executable, "-m", "numbacnn", "train", "--data-dir",
+                           str(ROOT / "data" / "fashion-mnist-sample"), "--no-download", "--limit", "32",
+                           "--epochs", "1", "--batch-size", "16", "--seed", "0", "--verbose", "2",
+                           "--save", "w.h5", "--processes", "2"], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("saved weights to w.h5") == 1
+    assert proc.stdout.count("Total params") == 1 and proc.stdout.count("test accuracy:") == 1
+    assert (tmp_path / "w.h5").is_file()
