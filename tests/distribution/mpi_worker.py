@@ -3,6 +3,7 @@
     python mpi_worker.py train OUT      # the equality runs; under mpiexec with DataParallel set
     python mpi_worker.py resume OUT     # one process: resume the 2-rank checkpoint, and the reference
     python mpi_worker.py fail OUT raise|kill   # rank 1 raises / is killed at its third batch
+    python mpi_worker.py cuda OUT       # case 2 (SyncBatchNormalization) on the 'cuda' device
 
 Each rank writes ``OUT/<case>-rank<R>.npz`` (the weights after training, and the History's loss), and
 ``OUT/pid-<R>`` (its process id, for the test to check that no rank outlives the job).
@@ -51,9 +52,7 @@ def train(out):
     keras.utils.set_random_seed(3)
     save(out, "plain", m, m.fit(x, y, batch_size=16, epochs=1, verbose=0))
     # 2. SyncBatchNormalization: the global batch's statistics (one process: BatchNormalization's)
-    m = model(SyncBatchNormalization)
-    m.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy", ["accuracy"])
-    save(out, "syncbn", m, m.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False))
+    syncbn(out)
     # 3. BatchNormalization per replica: the ranks must still hold one model (moving statistics averaged)
     m = model(layers.BatchNormalization)
     m.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy", ["accuracy"])
@@ -64,6 +63,13 @@ def train(out):
     ckpt = keras.callbacks.ModelCheckpoint(os.path.join(out, "epoch1.keras"), monitor="loss")
     save(out, "epoch1", m, m.fit(x[:60], y[:60], batch_size=16, epochs=1, verbose=0, shuffle=False,
                                  callbacks=[ckpt]))
+
+
+def syncbn(out, device=None, case="syncbn"):
+    x, y = data()
+    m = model(SyncBatchNormalization)
+    m.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy", ["accuracy"], device=device)
+    save(out, case, m, m.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False))
 
 
 def resume(out):
@@ -108,6 +114,8 @@ def main():
         train(out)
     elif what == "resume":
         resume(out)
+    elif what == "cuda":       # each rank on its GPU (the simulator's one), gradients through the host
+        syncbn(out, device="cuda", case="cuda")
     else:
         fail(out, sys.argv[3])
 

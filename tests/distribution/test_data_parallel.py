@@ -126,6 +126,20 @@ def test_a_checkpoint_of_two_ranks_resumes_in_one_process(runs):
     np.testing.assert_allclose(loss_resumed[0], loss_straight[1], rtol=1e-6)
 
 
+@needs_mpi
+def test_two_ranks_on_cuda_equal_one_process_on_the_cpu(runs, tmp_path):
+    """Under Numba's CUDA simulator here (NUMBA_ENABLE_CUDASIM=1, as tests/conftest.py sets; on a GPU
+    machine run with NUMBA_ENABLE_CUDASIM=0): gradients and SyncBatchNormalization's sums cross through
+    host memory."""
+    _, one = runs
+    proc = run_ranks("cuda", tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    w2, loss2, _ = load(tmp_path, "cuda")
+    assert_weights_close(w2, load(one, "syncbn")[0], RTOL, ATOL)
+    assert_weights_close(load(tmp_path, "cuda", rank=1)[0], w2, 0, 0)
+    np.testing.assert_allclose(loss2, load(one, "syncbn")[1], rtol=1e-6)
+
+
 def _exited(pid):
     """The process has exited (a zombie, whose parent is gone before reaping it, counts as exited)."""
     try:
