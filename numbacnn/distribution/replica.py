@@ -65,6 +65,22 @@ class Replica:
         return 0, kept
 
     def start(self, model):
+        """Rank 0's model everywhere; and Ctrl-C (which mpiexec forwards to every rank, each at a batch
+        of its own) ends the job at once rather than leaving ranks waiting for each other: files written
+        by ModelCheckpoint are replaced atomically, so the last checkpoint stays whole."""
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            dist = self.dist
+
+            def interrupted(signum, frame):
+                from .data_parallel import _abort
+
+                _abort(dist.comm, KeyboardInterrupt("interrupted (Ctrl-C); the last checkpoint is kept"),
+                       tb=False)
+
+            signal.signal(signal.SIGINT, interrupted)
         self.dist.broadcast_model(model)
 
     def begin_epoch(self):
