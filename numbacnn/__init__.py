@@ -46,6 +46,7 @@ from . import (  # noqa: E402
     config,
     constraints,
     datasets,
+    distribution,
     initializers,
     layers,
     losses,
@@ -76,7 +77,8 @@ def version():
 
 __all__ = ["Initializer", "Input", "InputLayer", "KerasTensor", "Layer", "Loss", "Metric", "Model",
            "Optimizer", "Sequential", "activations", "applications", "backend", "callbacks", "config",
-           "constraints", "datasets", "get_device", "initializers", "layers", "losses", "metrics", "models",
-           "optimizers", "preprocessing", "regularizers", "saving", "set_device", "utils", "version"]
+           "constraints", "datasets", "distribution", "get_device", "initializers", "layers", "losses",
+           "metrics", "models", "optimizers", "preprocessing", "regularizers", "saving", "set_device",
+           "utils", "version"]
 
 __getattr__ = missing_name(__name__, lambda: globals())

@@ -528,7 +528,72 @@ def _train_on_folder(args):
     return model, history, names, size, color_mode, image_statistics(sample), None
 
 
+def launch_processes(argv, processes, mpiexec=None):
+    """Run ``python -m numbacnn <argv>`` on ``processes`` MPI ranks through ``mpiexec`` (the one beside
+    this Python, as the mpich wheel installs it, else the one on PATH); returns its exit code. Each rank
+    gets an equal share of the CPU's threads unless NUMBA_NUM_THREADS is set; Open MPI's run-as-root
+    consent is given (MPICH needs none)."""
+    import shutil
+    import subprocess
+
+    if mpiexec is None:
+        beside = Path(sys.executable).parent / "mpiexec"
+        mpiexec = str(beside) if beside.is_file() else shutil.which("mpiexec")
+    if mpiexec is None:
+        raise UsageError("--processes needs mpiexec and mpi4py: pip install \"numbacnn[mpi]\" (or put a "
+                         "system MPI's mpiexec on PATH)")
+    env = dict(os.environ)
+    env.setdefault("NUMBA_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    command = [mpiexec, "-n", str(processes), sys.executable, "-m", "numbacnn", *argv]
+    return subprocess.run(command, env=env).returncode
+
+
+def _without_processes(argv):
+    """``argv`` without its --processes option (the ranks run the same command on one process each)."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--processes":
+            skip = True
+        elif not item.startswith("--processes="):
+            out.append(item)
+    return out
+
+
+def _distributed():
+    """Under an MPI launcher of several processes (mpiexec, srun): the DataParallel distribution."""
+    from . import distribution
+
+    if distribution.launched_world_size() <= 1:
+        return None
+    if distribution.distribution() is None:
+        distribution.set_distribution(distribution.DataParallel())
+    return distribution.distribution()
+
+
 def cmd_train(args):
+    """train; with --processes N, on N MPI ranks through mpiexec; under mpiexec / srun, data-parallel."""
+    from .distribution import launched_world_size
+
+    if args.processes > 1:
+        if launched_world_size() > 1:
+            raise UsageError("--processes starts the MPI ranks itself; under mpiexec or srun leave it out")
+        return launch_processes(_without_processes(args.argv), args.processes)
+    dist = _distributed()
+    if dist is None:
+        return _train(args)
+    import contextlib
+
+    with dist.abort_on_error(passes=(UsageError,)), open(os.devnull, "w") as quiet:
+        # rank 0 prints (summary, progress, test accuracy); the others print only errors
+        with contextlib.redirect_stdout(quiet) if dist.rank else contextlib.nullcontext():
+            return _train(args)
+
+
+def _train(args):
     if args.plot:
         _check_parent(args.plot, "--plot")
         plotting.require_matplotlib()
@@ -572,12 +637,12 @@ def cmd_train(args):
         names = class_names(args.dataset, model.output.shape[-1])
         size, source = IMAGE_SHAPES[args.dataset][:2], args.dataset
         color_mode = "grayscale" if IMAGE_SHAPES[args.dataset][2] == 1 else "rgb"
-    if args.save:
+    if args.save and _writer():
         model.save_weights(args.save)
         print(f"saved weights to {args.save}")
         sidecar = write_sidecar(args.save, model, names, source, size, color_mode, stats)
         print(f"saved the architecture and class names to {sidecar}")
-    if args.plot:
+    if args.plot and _writer():
         plotting.plot_history(history, args.plot, title=f"{model.name} on {source}")
         print(f"saved curves to {args.plot}")
 
@@ -596,6 +661,12 @@ def cmd_warmup(args):
         warmup.warm_models(args.model, jobs=args.jobs, dataset=args.dataset)
     except ValueError as err:
         raise UsageError(str(err)) from err
+
+
+def _writer():
+    from .distribution import is_writer
+
+    return is_writer()
 
 
 def interrupted_path(path):
@@ -824,6 +895,9 @@ def build_parser():
     p.add_argument("--color-mode", choices=("grayscale", "rgb", "rgba"),
                    help="with a folder of images: the channels they are read with (default: grayscale "
                         "when the first image is gray, else rgb)")
+    p.add_argument("--processes", type=_int_at_least(1), default=1, metavar="N",
+                   help="data-parallel training on N processes (MPI ranks, started through mpiexec; "
+                        "needs numbacnn[mpi]); --batch-size is the global batch (default: 1)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", parents=[common], help="test accuracy of saved weights",
@@ -889,6 +963,7 @@ def main(argv=None):
     if extra and not getattr(args, "passes_extra_arguments", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     prog = f"numbacnn {args.command}"
     try:
         result = args.func(args)

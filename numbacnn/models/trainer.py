@@ -34,6 +34,13 @@ from ..kernels.cpu.arrays import arrays_of
 from .data_adapters import StreamAdapter, is_stream
 
 
+def _replica_for(model):
+    """The distribution's part of a Trainer (None unless data-parallel training over several ranks)."""
+    from ..distribution.replica import Replica
+
+    return Replica.for_trainer(model)
+
+
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the weights are those from before the bad batch."""
 
@@ -95,6 +102,11 @@ class Trainer:
         if int(epochs) < 0 or int(initial_epoch) < 0:
             raise ValueError(f"epochs and initial_epoch must be >= 0, received {epochs} and {initial_epoch}")
         self._stream = self._val_stream = None
+        # Data-parallel training's one hook (numbacnn.distribution): None in one process. It shards each
+        # global batch, sums the gradients across ranks, averages the logs and keeps rank 0 the writer.
+        self._replica = _replica_for(model)
+        if self._replica is not None:
+            verbose, callbacks = self._replica.callbacks(verbose, callbacks)
         if is_stream(x):
             extra = {"y": y, "sample_weight": sample_weight, "class_weight": class_weight}
             given = [k for k, v in extra.items() if v is not None]
@@ -123,7 +135,7 @@ class Trainer:
             val = model._prepare_data(*validation_data)
         self.model = model
         self.xs, self.ys, self.sample_weights = xs, ys, sws
-        self.val = val
+        self.val = val if self._replica is None else self._replica.validation(val)
         self.batch_size = int(batch_size)
         self.validation_batch_size = validation_batch_size or self.batch_size
         self.epochs = int(epochs)
@@ -165,6 +177,8 @@ class Trainer:
         if not self._started:
             self._started = True
             self.model.stop_training = False
+            if self._replica is not None:
+                self._replica.start(self.model)
             self.callbacks.on_train_begin()
         if self._stream is not None:
             self._epoch_batches = self._stream.epoch()
@@ -172,6 +186,10 @@ class Trainer:
         else:
             n = len(self.xs[0])
             self._order = backend.rng().permutation(n) if self.shuffle else np.arange(n)
+            if self._replica is not None and self.shuffle:
+                self._order = self._replica.order(self._order)
+        if self._replica is not None:
+            self._replica.begin_epoch()
         self.model._reset_metrics()
         self.batch = 0
         self.logs = {}
@@ -179,6 +197,12 @@ class Trainer:
 
     def step(self):
         """Train on one batch; at the last batch of an epoch also validate and end the epoch."""
+        if self._replica is None:
+            return self._step()
+        with self._replica.guard():   # a rank that raises ends every rank, naming itself and the cause
+            return self._step()
+
+    def _step(self):
         if self.finished:
             raise RuntimeError("training is finished; make a new Trainer (or call fit) to train more")
         if self.batch == 0:
@@ -194,7 +218,10 @@ class Trainer:
                 key = (self.epoch, self.batch)
                 xs = [stager.take(key, idx) for stager in self._batches]
                 sws = None if self.sample_weights is None else _take(self.sample_weights, idx)
-                self.logs = self.model._train_step(xs, _take(self.ys, idx), sws)
+                if self._replica is None:
+                    self.logs = self.model._train_step(xs, _take(self.ys, idx), sws)
+                else:
+                    self.logs = self._replica.step(self.model, xs, _take(self.ys, idx), sws, self._n_global)
                 if self.batch + 1 < self.steps_per_epoch:  # copied while this batch's kernels run
                     nxt = self._batch_indices(self.batch + 1)
                     for stager in self._batches:
@@ -228,7 +255,12 @@ class Trainer:
             raise ValueError(f"fit(x=...): batch {self.batch + 1} of epoch {self.epoch + 1} has no targets; "
                              "training batches are (x, y) or (x, y, sample_weight)")
         xs, ys, sws = self.model._prepare_data(x, y, sample_weight)
-        logs = self.model._train_step(self.model._place_inputs(xs), ys, sws)
+        if self._replica is None:
+            logs = self.model._train_step(self.model._place_inputs(xs), ys, sws)
+        else:
+            n_global = len(xs[0])
+            xs, ys, sws = (self._replica.shard_arrays(a) for a in (xs, ys, sws))
+            logs = self._replica.step(self.model, self.model._place_inputs(xs), ys, sws, n_global)
         if self.steps_per_epoch is None or self.batch + 1 < self.steps_per_epoch:
             self._pending = next(self._epoch_batches, None)
         return logs
@@ -243,13 +275,21 @@ class Trainer:
         return self.logs
 
     def _batch_indices(self, batch):
-        return self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
+        """The samples of ``batch``: this rank's shard of them under data-parallel training (the global
+        batch's size is then kept in ``_n_global``)."""
+        idx = self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
+        if self._replica is None:
+            return idx
+        self._n_global = len(idx)
+        return self._replica.shard(idx)
 
     def _end_epoch(self):
         logs = dict(self.logs)
         if self.val is not None and self.batch >= self.steps_per_epoch:
             val_logs = self.model._evaluate_arrays(*self.val, batch_size=self.validation_batch_size,
                                                    callbacks=self.callbacks)
+            if self._replica is not None:
+                val_logs = self._replica.validation_logs(val_logs)
             logs.update({"val_" + k: v for k, v in val_logs.items()})
         elif self._val_stream is not None and self.batch >= self.steps_per_epoch:
             val_logs = self.model._evaluate_stream(self._val_stream, callbacks=self.callbacks)

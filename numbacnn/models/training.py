@@ -355,9 +355,15 @@ class TrainingMixin:
     def _as_list(self, y_pred):
         return y_pred if isinstance(y_pred, list) else [y_pred]
 
-    def _train_step(self, xs, ys, sws=None):
+    def _train_step(self, xs, ys, sws=None, sync=None):
         """Forward, loss, backward and one optimizer update on a batch (``xs`` on the model's device,
-        ``ys`` and ``sws`` on the host); returns the running logs."""
+        ``ys`` and ``sws`` on the host); returns the running logs.
+
+        ``sync`` is the hook of data-parallel training (:mod:`numbacnn.distribution`): called as
+        ``sync(trainable_weights, loss)`` after the backward pass, it replaces each rank's gradients
+        (and loss) by those of the global batch, and returns that loss. The loss is checked after it, so
+        every rank stops alike on a non-finite one.
+        """
         k = ops()
         trainable = self.trainable_weights
         for w in trainable:
@@ -365,7 +371,7 @@ class TrainingMixin:
         preds = self._as_list(self.forward(xs, training=True))
         loss, per_output, grads = self._losses_and_gradients(ys, preds, sws)
         loss += self._penalties(trainable)
-        if not math.isfinite(loss):
+        if sync is None and not math.isfinite(loss):
             self._cache = None
             raise NonFiniteLossError(str(loss))
         if self.compiled_metrics:  # now, while the GPU has nothing queued after the loss
@@ -377,10 +383,32 @@ class TrainingMixin:
             self.input_grad_needed = True
         self._cache = None
         _add_regularizer_gradients(trainable)
+        if sync is not None:
+            loss = self._reduce_and_check(sync, trainable, loss)
         with interrupt.critical():  # a second Ctrl-C never leaves some weights stepped and others not
             self.optimizer.apply(trainable)
             _apply_constraints(trainable)
         return self._update_metrics(loss, per_output, ys, preds, sws)
+
+    def _reduce_and_check(self, sync, trainable, loss):
+        loss = sync(trainable, loss)
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(str(loss))
+        return loss
+
+    def _apply_reduced_gradients(self, sync):
+        """A data-parallel step for a rank whose shard of the global batch is empty: no forward pass; it
+        joins the reduction with zero gradients and applies the global batch's update. Returns the
+        running logs (unchanged)."""
+        k = ops()
+        trainable = self.trainable_weights
+        for w in trainable:
+            k.fill(w.grad, 0)
+        self._reduce_and_check(sync, trainable, 0.0)
+        with interrupt.critical():
+            self.optimizer.apply(trainable)
+            _apply_constraints(trainable)
+        return self._metric_results()
 
     def _test_step(self, xs, ys, sws=None):
         preds = self._as_list(self.forward(self._place_inputs(xs), training=False))

@@ -5,12 +5,22 @@ from . import hdf5, model_file, serialization
 __all__ = ["SavingMixin"]
 
 
+def _writes_files():
+    """False on the ranks other than 0 of a data-parallel run (their models equal rank 0's)."""
+    from ..distribution.data_parallel import is_writer
+
+    return is_writer()
+
+
 class SavingMixin:
     """save_weights / load_weights / to_json / save / get_config / from_config, as Keras's models have."""
 
     def save_weights(self, filepath, overwrite=True):
         """Write the weights to HDF5: a name ending in ``.weights.h5`` gives Keras 3's layout (with the
-        optimizer's state when compiled), ``.h5`` / ``.hdf5`` Keras 2's. The file is replaced atomically."""
+        optimizer's state when compiled), ``.h5`` / ``.hdf5`` Keras 2's. The file is replaced atomically.
+        Under data-parallel training (:mod:`numbacnn.distribution`) only rank 0 writes."""
+        if not _writes_files():
+            return
         hdf5.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False, by_name=False):
@@ -32,7 +42,9 @@ class SavingMixin:
     def save(self, filepath, overwrite=True, include_optimizer=True):
         """Architecture, weights, compile settings and optimizer state in one file, written atomically:
         Keras 3's ``.keras`` archive, or Keras 2's HDF5 for ``.h5``; ``numbacnn.models.load_model`` (and
-        Keras) read it back."""
+        Keras) read it back. Under data-parallel training only rank 0 writes."""
+        if not _writes_files():
+            return
         model_file.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def get_config(self):
