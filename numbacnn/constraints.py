@@ -9,7 +9,7 @@ Keras's serialized dict. A constraint of your own subclasses :class:`Constraint`
 
 import numpy as np
 
-from . import backend
+from . import _registry, backend
 from ._names import missing_name
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "get", "serialize", "deserialize",
@@ -104,10 +104,8 @@ _CLASSES = {"MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm, "MinMaxN
 
 
 def serialize(constraint):
-    if constraint is None:
-        return None
-    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
+    """Keras 3's serialized form of a constraint (None stays None)."""
+    return _registry.serialize(constraint, "keras.constraints")
 
 
 def deserialize(config):
@@ -116,14 +114,9 @@ def deserialize(config):
 
 def get(identifier):
     """A constraint from None, an instance, a class, a name or Keras's serialized dict."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if isinstance(identifier, str) and identifier in _CLASSES:
-        return _CLASSES[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(dict(identifier.get("config") or {}))
+    found = _registry.resolve(identifier, Constraint, _CLASSES)
+    if found is not _registry.NOT_FOUND:
+        return found
     raise ValueError(f"Could not interpret constraint identifier: {identifier!r}. numbacnn knows "
                      f"{sorted(_CLASSES)}")
 

@@ -14,6 +14,7 @@ numbacnn differentiates by hand, so a regularizer of your own subclasses :class:
 
 import numpy as np
 
+from . import _registry
 from ._names import missing_name
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "OrthogonalRegularizer", "get", "serialize", "deserialize",
@@ -151,10 +152,7 @@ _CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": Orthogona
 
 def serialize(regularizer):
     """Keras 3's serialized form of a regularizer (None stays None)."""
-    if regularizer is None:
-        return None
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
+    return _registry.serialize(regularizer, "keras.regularizers")
 
 
 def deserialize(config):
@@ -163,14 +161,9 @@ def deserialize(config):
 
 def get(identifier):
     """A regularizer from None, an instance, a class, a name or Keras's serialized dict."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if isinstance(identifier, str) and identifier in _CLASSES:
-        return _CLASSES[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(dict(identifier.get("config") or {}))
+    found = _registry.resolve(identifier, Regularizer, _CLASSES)
+    if found is not _registry.NOT_FOUND:
+        return found
     if callable(identifier):
         raise ValueError(f"Could not use the regularizer {identifier!r}: numbacnn needs its gradient too; "
                          "subclass numbacnn.regularizers.Regularizer with __call__(x) and gradient(x)")
