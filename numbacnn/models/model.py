@@ -169,8 +169,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
             if inputs is None or outputs is None:
                 raise ValueError("Model needs both inputs= and outputs=")
             self._set_graph(inputs, outputs)
-        elif not self._is_subclassed():
-            pass  # an empty model: Sequential fills it, or a subclass defines call()
+        # else an empty model: Sequential fills it, or a subclass's call() is traced at build time
 
     def _is_subclassed(self):
         return callable(getattr(type(self), "call", None))
@@ -490,8 +489,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
         if kwargs:
             raise TypeError(f'Model "{self.name}": unexpected call argument(s) {sorted(kwargs)}')
         training = bool(training)
-        data = inputs if self.built else [inputs]
-        first = self._flatten_inputs(data)[0] if self.built else inputs
+        first = self._flatten_inputs(inputs)[0] if self.built else inputs
         if hasattr(first, "shape") and host_arrays.arrays_of(first) is not host_arrays:
             # device arrays: the outputs stay on the device too
             xs = [ops().contiguous(v, self.dtype) for v in self._flatten_inputs(inputs)]
