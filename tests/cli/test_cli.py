@@ -214,7 +214,7 @@ BAD_ARGUMENTS = [
     (["train", "--validation-split", "-0.1"], "must be in [0, 1)"),
     (["train", "--learning-rate", "0"], "argument --learning-rate: must be a positive number"),
     (["train", "--seed", "-3"], "argument --seed: must be >= 0"),
-    (["train", "--optimizer", "adamw"], "argument --optimizer: invalid choice: 'adamw'"),
+    (["train", "--optimizer", "adadelta"], "argument --optimizer: invalid choice: 'adadelta'"),
     (["train", "--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
     (["train", "--verbose", "3"], "argument --verbose: invalid choice: 3"),
     (["train", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
