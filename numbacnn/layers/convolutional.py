@@ -39,6 +39,34 @@ def conv_padding(size, kernel, stride, dilation, padding):
     return out, total // 2, total - total // 2
 
 
+def set_window(layer, kernel_size, strides, dilation_rate, padding, data_format,
+               paddings=("valid", "same")):
+    """Check and keep a convolution-like layer's window (``layer.rank`` set): ``kernel_size``, ``strides``,
+    ``dilation_rate``, ``padding`` (one of ``paddings``) and ``data_format`` (channels-last only), with
+    Keras's error for strides and dilation both above 1. Shared by the convolution, transposed-convolution
+    and depthwise bases."""
+    rank, label = layer.rank, conv_label(layer)
+    layer.kernel_size = normalize_tuple(kernel_size, rank, "kernel_size", layer.name)
+    layer.strides = normalize_tuple(strides, rank, "strides", layer.name)
+    layer.dilation_rate = normalize_tuple(dilation_rate, rank, "dilation_rate", layer.name)
+    if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
+        raise ValueError(f"{label}: strides > 1 is not supported together with dilation_rate > 1, received "
+                         f"strides={layer.strides} and dilation_rate={layer.dilation_rate}")
+    layer.padding = str(padding).lower()
+    if layer.padding not in paddings:
+        raise ValueError(f"{label}: padding must be one of {paddings}, received padding={padding!r}")
+    fmt = "channels_last" if data_format is None else str(data_format).lower()
+    if fmt != "channels_last":
+        raise ValueError(f'{label}: numbacnn supports only data_format="channels_last" (inputs '
+                         f"{_LAYOUTS[rank]}), received data_format={data_format!r}")
+    layer.data_format = fmt
+
+
+def conv_label(layer):
+    """'Layer "conv2d" (Conv2D)', how the convolution layers' errors name themselves."""
+    return f'Layer "{layer.name}" ({type(layer).__name__})'
+
+
 class BaseConv(Layer):
     """Shared N-d convolution: y = activation(conv(x, kernel) + bias), kernel (*kernel_size, in, filters).
 
@@ -58,23 +86,8 @@ class BaseConv(Layer):
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"{self._label()}: filters must be a positive int, received filters={filters!r}")
         self.filters = int(filters)
-        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", self.name)
-        self.strides = normalize_tuple(strides, self.rank, "strides", self.name)
-        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", self.name)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(f"{self._label()}: strides > 1 is not supported together with "
-                             f"dilation_rate > 1, received strides={self.strides}"
-                             f" and dilation_rate={self.dilation_rate}")
         allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
-        self.padding = str(padding).lower()
-        if self.padding not in allowed:
-            raise ValueError(f"{self._label()}: padding must be one of {allowed}, "
-                             f"received padding={padding!r}")
-        fmt = "channels_last" if data_format is None else str(data_format).lower()
-        if fmt != "channels_last":
-            raise ValueError(f'{self._label()}: numbacnn supports only data_format="channels_last" (inputs '
-                             f"{_LAYOUTS[self.rank]}), received data_format={data_format!r}")
-        self.data_format = fmt
+        set_window(self, kernel_size, strides, dilation_rate, padding, data_format, allowed)
         if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
             raise ValueError(f"{self._label()}: groups must be a positive int, received groups={groups!r}")
         if self.filters % groups:
@@ -95,8 +108,7 @@ class BaseConv(Layer):
         self.kernel = None
         self.bias = None
 
-    def _label(self):
-        return f'Layer "{self.name}" ({type(self).__name__})'
+    _label = conv_label
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -375,13 +387,7 @@ class BaseConvTranspose(Layer):
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"{self._label()}: filters must be a positive int, received filters={filters!r}")
         self.filters = int(filters)
-        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", self.name)
-        self.strides = normalize_tuple(strides, self.rank, "strides", self.name)
-        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", self.name)
-        self.padding = str(padding).lower()
-        if self.padding not in ("valid", "same"):
-            raise ValueError(f"{self._label()}: padding must be one of ('valid', 'same'), "
-                             f"received padding={padding!r}")
+        set_window(self, kernel_size, strides, dilation_rate, padding, data_format)
         if output_padding is None:
             self.output_padding = None
         else:
@@ -394,15 +400,6 @@ class BaseConvTranspose(Layer):
             if any(p >= st for p, st in zip(self.output_padding, self.strides)):
                 raise ValueError(f"{self._label()}: output_padding must be strictly less than strides, "
                                  f"received output_padding={self.output_padding} and strides={self.strides}")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(f"{self._label()}: strides > 1 is not supported together with "
-                             f"dilation_rate > 1, received strides={self.strides}"
-                             f" and dilation_rate={self.dilation_rate}")
-        fmt = "channels_last" if data_format is None else str(data_format).lower()
-        if fmt != "channels_last":
-            raise ValueError(f'{self._label()}: numbacnn supports only data_format="channels_last" (inputs '
-                             f"{_LAYOUTS[self.rank]}), received data_format={data_format!r}")
-        self.data_format = fmt
         self._set_weight_options(
             kernel_regularizer=kernel_regularizer,
             bias_regularizer=bias_regularizer,
@@ -417,8 +414,7 @@ class BaseConvTranspose(Layer):
         self.kernel = None
         self.bias = None
 
-    def _label(self):
-        return f'Layer "{self.name}" ({type(self).__name__})'
+    _label = conv_label
 
     def _geometry(self, input_shape):
         """(output spatial sizes, pad_before, pad_after) of the convolution this layer transposes, for an

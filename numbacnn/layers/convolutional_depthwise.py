@@ -12,8 +12,8 @@ import numbers
 
 from .. import activations, initializers
 from ..kernels import ops
-from .base import Layer, format_shape, normalize_tuple
-from .convolutional import _LAYOUTS, conv_padding
+from .base import Layer, format_shape
+from .convolutional import _LAYOUTS, conv_label, conv_padding, set_window
 
 __all__ = ["BaseDepthwiseConv", "BaseSeparableConv", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
            "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D"]
@@ -44,21 +44,7 @@ class BaseDepthwiseConv(Layer):
             raise ValueError(f"{self._label()}: depth_multiplier must be a positive int, received "
                              f"depth_multiplier={depth_multiplier!r}")
         self.depth_multiplier = int(depth_multiplier)
-        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", self.name)
-        self.strides = normalize_tuple(strides, self.rank, "strides", self.name)
-        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", self.name)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(f"{self._label()}: strides > 1 is not supported together with dilation_rate "
-                             f"> 1, received strides={self.strides} and dilation_rate={self.dilation_rate}")
-        self.padding = str(padding).lower()
-        if self.padding not in ("valid", "same"):
-            raise ValueError(f"{self._label()}: padding must be one of ('valid', 'same'), "
-                             f"received padding={padding!r}")
-        fmt = "channels_last" if data_format is None else str(data_format).lower()
-        if fmt != "channels_last":
-            raise ValueError(f'{self._label()}: numbacnn supports only data_format="channels_last" (inputs '
-                             f"{_LAYOUTS[self.rank]}), received data_format={data_format!r}")
-        self.data_format = fmt
+        set_window(self, kernel_size, strides, dilation_rate, padding, data_format)
         self._set_weight_options(
             depthwise_regularizer=depthwise_regularizer,
             bias_regularizer=bias_regularizer,
@@ -73,8 +59,7 @@ class BaseDepthwiseConv(Layer):
         self.kernel = None
         self.bias = None
 
-    def _label(self):
-        return f'Layer "{self.name}" ({type(self).__name__})'
+    _label = conv_label
 
     def _out_channels(self, channels):
         return None if channels is None else channels * self.depth_multiplier
