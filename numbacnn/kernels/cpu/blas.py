@@ -96,9 +96,16 @@ def _dot_reduction(c, b, partial, parts):
 @njit(cache=True, nogil=True)
 def _sum_partials(partial, out):
     """out = partial[0] + partial[1] + ..., in that order."""
-    out[:, :] = partial[0]
+    # element by element: an array assigned to a slice (out[:, :] = partial[0]) compiles Numba's
+    # shape-mismatch message, most of this kernel's cold compile time
+    m, n = out.shape
+    for i in range(m):
+        for j in range(n):
+            out[i, j] = partial[0, i, j]
     for p in range(1, partial.shape[0]):
-        out += partial[p]
+        for i in range(m):
+            for j in range(n):
+                out[i, j] += partial[p, i, j]
 
 
 _STATE = {"checked": False, "single": False, "vector": None}

@@ -77,14 +77,12 @@ def _fill_taps(src, row_in, block, base, col, o0, o1, kw_, c_, sw, dw, pw, w_):
         else:
             for ow in range(o0, lo):
                 block[base + ow, k:k + c_] = 0
-            if c_ >= 16:
-                for ow in range(lo, hi):
-                    block[base + ow, k:k + c_] = src[ow * sw + off]
-            else:
-                for ow in range(lo, hi):
-                    xx = ow * sw + off
-                    for c in range(c_):
-                        block[base + ow, k + c] = src[xx, c]
+            # element by element, not a slice copy (block[.., k:k + c_] = src[..]): an array-to-slice
+            # assignment compiles Numba's shape-mismatch message, about 1.3 s of a cold start
+            for ow in range(lo, hi):
+                xx = ow * sw + off
+                for c in range(c_):
+                    block[base + ow, k + c] = src[xx, c]
             for ow in range(hi, o1):
                 block[base + ow, k:k + c_] = 0
 

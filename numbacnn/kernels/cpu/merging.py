@@ -391,7 +391,8 @@ def _copy_rows(src, src_row, src_off, dst, dst_row, dst_off, rows, width):
         hi = min(lo + _BLOCK, width)
         s = p * src_row + src_off
         d = p * dst_row + dst_off
-        dst[d + lo:d + hi] = src[s + lo:s + hi]
+        for j in range(lo, hi):  # not a slice copy: that compiles Numba's shape-mismatch message
+            dst[d + j] = src[s + j]
 
 
 def concat_forward(xs, axis):

@@ -256,7 +256,8 @@ def _avg_backward_rows(grad, in_dims, pool, strides, pads, C, parts):
                 for h in range(hb, he):
                     out = dx[n, d, h]
                     if d0 <= d < d1 and h0 <= h < h1:
-                        out[:] = spread
+                        for j in range(out.shape[0]):  # not out[:] = spread: see blas._sum_partials
+                            out[j] = spread[j]
                     else:
                         out[:] = 0
     return dx
