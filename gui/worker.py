@@ -428,6 +428,7 @@ class Worker:
         self._histogram_layer = ""
         self._table, self._weighted_layers, self._class_names = (), (), ()
         self._step_times = []
+        self._stepping = False  # inside _step_once: compile progress may publish the status line
         self._next_step_at = 0.0
         self._last_publish = 0.0
 
@@ -511,8 +512,22 @@ class Worker:
     def _step_once(self):
         self._require_trainer()
         start = time.monotonic()
-        self._trainer.step()
+        self._stepping = True
+        try:
+            # a first step with a cold Numba cache compiles kernels for tens of seconds: the status line
+            # says which ("compiling conv kernels 3/17") instead of a frozen window
+            with nc.warmup.compiling(self._compile_progress):
+                self._trainer.step()
+        finally:
+            self._stepping = False
         self._step_times = (self._step_times + [time.monotonic() - start])[-20:]
+
+    def _compile_progress(self, message, done, total):
+        """Called as kernels of the step compile (on this thread, or a compile pool's): publish the status
+        while the step waits (later reports, of inference kernels compiling in the background, are not
+        shown: the training thread publishes its own state then)."""
+        if self._stepping:
+            self._publish(status=f"{message} (first run only)...")
 
     # ----- command handlers --------------------------------------------------------------------
     def _do_reset(self, config):

@@ -945,8 +945,9 @@ def build_parser():
                    help=f"the models: {models_help} (default: fashion_cnn)")
     p.add_argument("--dataset", choices=list(DATASETS),
                    help="build named models for this data set's images (default: each model's own shape)")
-    p.add_argument("--jobs", type=_int_at_least(1), default=1, metavar="N",
-                   help="worker processes, one model each, compiling in parallel (default: 1)")
+    p.add_argument("--jobs", type=_int_at_least(1), default=None, metavar="N",
+                   help="worker processes compiling a model's kernels in parallel (default: one per core; "
+                        "1: all in this process)")
     p.set_defaults(func=cmd_warmup)
 
     p = sub.add_parser("gui", add_help=False, help="open the visual debugger (gui --help: its options)",

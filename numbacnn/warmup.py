@@ -6,26 +6,31 @@ milliseconds. So the first training step of a fresh install (or after an upgrade
 for every kernel it touches. This module does that wait up front, on purpose and visibly:
 
     python -m numbacnn warmup                         # the README's fashion_cnn
-    python -m numbacnn warmup --model lenet5 cifar_cnn --jobs 2   # one worker process per model
+    python -m numbacnn warmup --model lenet5 cifar_cnn --jobs 2   # two compile worker processes
 
     from numbacnn import warmup
     warmup.warm_models(["fashion_cnn"])               # what the command line runs
     warmup.compile_for(model, progress=print)         # a built, compiled model: its kernels, with progress
     warmup.is_cold(model)                             # whether its first step would compile kernels
 
+A model's first training step in a process (:func:`first_step`, which ``fit`` and ``train_on_batch`` go
+through) does the same on its own when the cache is cold: it discovers the kernels it needs on a twin and
+has them compiled in parallel by worker processes (:mod:`numbacnn.compile_pool`), one per core, while it
+waits for the ones it needs first; the inference kernels go on compiling in the background.
+
 ``compile_for`` runs one training step and one prediction on a twin of the model (rebuilt from its JSON
 architecture, so the model's own weights and optimizer state are left alone) with zero data of its input
 shape: the same kernels, layouts and dtypes as the real first step (Numba specialises on types; the
 routes some kernels choose by size are covered by a full and a partial batch, see ``WARMUP_BATCH``).
-``progress(message, done)`` is called as each kernel starts compiling, e.g.
-``("compiling conv kernels 3", 3)``: a GUI can show it instead of a frozen first step.
+``progress(message, done, total)`` is called as each kernel is ready, e.g.
+``("compiling conv kernels 3/17", 3, 17)``: a GUI can show it instead of a frozen first step.
 """
 
 import json
 import os
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -39,7 +44,7 @@ but some kernels choose their route by size (a matrix product split across threa
 runs at a usual size, and the prediction on one and a half batches (a full one and a partial last one)."""
 
 
-def _family(dispatcher):
+def kernel_family(dispatcher):
     """The kernel family of a dispatcher, by its module: 'conv' for numbacnn.kernels.cpu.conv_direct."""
     module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
     name = module.rsplit(".", 1)[-1]
@@ -60,14 +65,14 @@ def compile_events(progress=None):
         def on_start(self, ev):
             starts.append(time.perf_counter())
             if progress is not None:
-                progress(f"compiling {_family(ev.data['dispatcher'])} kernels {len(done) + len(starts)}",
-                         len(done) + len(starts))
+                count = len(done) + len(starts)
+                progress(f"compiling {kernel_family(ev.data['dispatcher'])} kernels {count}", count)
 
         def on_end(self, ev):
             t0 = starts.pop()
             disp = ev.data["dispatcher"]
             fn = disp.py_func
-            done.append((f"{fn.__module__}.{fn.__qualname__}", _family(disp),
+            done.append((f"{fn.__module__}.{fn.__qualname__}", kernel_family(disp),
                          ", ".join(str(a) for a in ev.data["args"]), time.perf_counter() - t0))
 
     with event.install_listener("numba:compile", Listener()):
@@ -118,20 +123,86 @@ def _shapes(tensors):
     return [tuple(t.shape) for t in (tensors if isinstance(tensors, (list, tuple)) else [tensors])]
 
 
-def compile_for(model, progress=None, batch=WARMUP_BATCH):
+def compile_for(model, progress=None, batch=WARMUP_BATCH, jobs=None):
     """Compile (or load from the cache) the kernels of ``model``'s training step and prediction, on a twin
-    of it; returns the list of ``compile_events`` (empty when everything was cached), or None when the
-    model cannot be rebuilt from its JSON architecture (nothing is compiled then)."""
+    of it, in ``jobs`` worker processes (see :func:`first_step`); returns how many kernel specialisations
+    were compiled (0 when everything was cached), or None when the model cannot be rebuilt from its JSON
+    architecture (nothing is compiled then). ``progress(message, done, total)`` as for :func:`compiling`."""
+    from . import compile_pool
+
     twin = _twin(model)
     if twin is None:
         return None
     x = _zeros(_shapes(twin.inputs), batch)
     y = _labels(twin, batch)
     x_predict = _zeros(_shapes(twin.inputs), batch + max(1, batch // 2))
-    with compile_events(progress) as events:
-        twin.train_on_batch(x, y)
+    before = len(compile_pool.history)
+    with compiling(progress, jobs), compile_events() as events:
+        twin.train_on_batch(x, y)  # its first step: the workers compile what it and inference need
+        compile_pool.wait_idle()
         twin.predict(x_predict, batch_size=batch, verbose=0)
-    return events
+    return len(events) + len(compile_pool.history) - before
+
+
+_local = threading.local()
+
+
+@contextmanager
+def compiling(progress=None, jobs=None):
+    """Within the block, on this thread, a model's first training step (:func:`first_step`) reports the
+    kernels it compiles to ``progress(message, done, total)`` ("compiling conv kernels 3/17" as each
+    worker's kernel is ready; ``total`` None for one compiled in this process), and uses ``jobs`` compile
+    workers (None: :func:`compile_pool.default_jobs`). The visual debugger shows the messages on its status
+    line instead of a frozen first step; ``python -m numbacnn warmup --jobs N`` sets the workers."""
+    previous = getattr(_local, "settings", (None, None))
+    _local.settings = (progress, jobs)
+    try:
+        yield
+    finally:
+        _local.settings = previous
+
+
+def first_step(model, step, progress=None, jobs=None):
+    """Run the first training step of ``model`` in this process, with its kernels compiled in parallel
+    worker processes when Numba's cache lacks them (:mod:`numbacnn.compile_pool`); returns what the step
+    returns.
+
+    ``step(m, real)`` runs the step on ``m``: first on a twin of the model with ``real`` False, to discover
+    the kernels it will need (and the inference ones, which ``fit``'s validation and ``predict`` need
+    later), then on the model itself. The workers start only when the cache is cold for the model's layers
+    (:func:`is_cold`) and ``jobs`` (default :func:`compile_pool.default_jobs`: the cores, or
+    ``NUMBACNN_COMPILE_JOBS``) is above 1; they go on compiling the inference kernels in the background
+    after the step. ``progress`` and ``jobs`` default to what :func:`compiling` set."""
+    from . import compile_pool
+
+    settings = getattr(_local, "settings", (None, None))
+    progress = progress if progress is not None else settings[0]
+    jobs = jobs if jobs is not None else settings[1]
+    jobs = compile_pool.default_jobs() if jobs is None else jobs
+    cold = is_cold(model)
+    twin = _twin(model) if cold and jobs > 1 else None
+    found = []
+    if twin is not None:
+        twin._kernels_checked = twin._dry_run = True
+        with compile_pool.discover() as found:
+            try:
+                step(twin, False)
+            except Exception:  # the twin's arrays hold garbage: what was found until here is still worth it
+                pass
+    pool = compile_pool.CompilePool(min(jobs, len(found)), progress=progress) if found else None
+    try:
+        if pool is not None:
+            pool.submit(found)
+        if cold and progress is not None:
+            def local(message, done):
+                progress(message, done, None)
+
+            with compile_events(local):
+                return step(model, True)
+        return step(model, True)
+    finally:
+        if pool is not None:
+            pool.close(wait=False)
 
 
 def build_named(name, dataset=None):
@@ -145,33 +216,22 @@ def build_named(name, dataset=None):
     return model
 
 
-def warm_model(name, dataset=None):
-    """Warm one named model in this process: ``(name, compilations, seconds)``."""
+def warm_model(name, dataset=None, jobs=None):
+    """Warm one named model in this process (its kernels compiled by ``jobs`` worker processes):
+    ``(name, compilations, seconds)``."""
     t0 = time.perf_counter()
-    events = compile_for(build_named(name, dataset))
-    return name, len(events or ()), time.perf_counter() - t0
+    count = compile_for(build_named(name, dataset), jobs=jobs)
+    return name, count or 0, time.perf_counter() - t0
 
 
-def warm_models(names=DEFAULT_MODELS, jobs=1, dataset=None, out=None):
-    """Warm each named model (one worker process per model when ``jobs`` > 1: independent kernels compile
-    in parallel into the shared on-disk cache); prints one line per model to ``out`` (default stdout) and
-    returns ``[(name, compilations, seconds)]``."""
+def warm_models(names=DEFAULT_MODELS, jobs=None, dataset=None, out=None):
+    """Warm each named model, one after the other, each model's kernels compiled in parallel by ``jobs``
+    worker processes (None: the cores; 1: all in this process) into the shared on-disk cache; prints one
+    line per model to ``out`` (default stdout) and returns ``[(name, compilations, seconds)]``."""
     out = sys.stdout if out is None else out
-    names = list(dict.fromkeys(names))
-    if jobs > 1 and len(names) > 1:
-        import multiprocessing
-
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(jobs, len(names)), mp_context=spawn) as pool:
-            futures = [pool.submit(warm_model, n, dataset) for n in names]
-            results = []
-            for f in futures:
-                results.append(f.result())
-                _say(results[-1], out)
-        return results
     results = []
-    for n in names:
-        results.append(warm_model(n, dataset))
+    for n in dict.fromkeys(names):
+        results.append(warm_model(n, dataset, jobs))
         _say(results[-1], out)
     return results
 

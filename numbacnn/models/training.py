@@ -65,6 +65,8 @@ class TrainingMixin:
         self.stop_training = False
         self.history = None
         self._device = None  # where the weights are: None until placed (and again after the graph changes)
+        self._kernels_checked = False  # whether a first training step ran (see warmup.first_step)
+        self._dry_run = False  # a twin whose kernels may be no-ops (compile_pool.discover): no loss check
 
     # ----- compile -----------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -364,6 +366,21 @@ class TrainingMixin:
         (and loss) by those of the global batch, and returns that loss. The loss is checked after it, so
         every rank stops alike on a non-finite one.
         """
+        if not getattr(self, "_kernels_checked", True):
+            self._kernels_checked = True
+            if self._device == "cpu":
+                from .. import warmup
+
+                def step(model, real):
+                    if real:
+                        return model._train_step_body(xs, ys, sws, sync)
+                    model._train_step_body(xs, ys, sws, None)
+                    model._test_step(xs, ys, sws)  # validation's and predict's kernels: compiled meanwhile
+
+                return warmup.first_step(self, step)
+        return self._train_step_body(xs, ys, sws, sync)
+
+    def _train_step_body(self, xs, ys, sws, sync):
         k = ops()
         trainable = self.trainable_weights
         for w in trainable:
@@ -371,7 +388,7 @@ class TrainingMixin:
         preds = self._as_list(self.forward(xs, training=True))
         loss, per_output, grads = self._losses_and_gradients(ys, preds, sws)
         loss += self._penalties(trainable)
-        if sync is None and not math.isfinite(loss):
+        if sync is None and not math.isfinite(loss) and not self._dry_run:
             self._cache = None
             raise NonFiniteLossError(str(loss))
         if self.compiled_metrics:  # now, while the GPU has nothing queued after the loss

@@ -4,6 +4,7 @@ so that the cold run compiles few kernels."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -24,9 +25,9 @@ TINY = textwrap.dedent("""
     cold = warmup.is_cold(model)
     cli.compile_notice(model)
     messages = []
-    events = warmup.compile_for(model, progress=lambda message, done: messages.append(message))
+    compiled = warmup.compile_for(model, progress=lambda message, done, total: messages.append(message))
     unchanged = all((a == b).all() for a, b in zip(before, model.get_weights()))
-    print(json.dumps({"cold": cold, "compiled": len(events), "messages": messages[:3],
+    print(json.dumps({"cold": cold, "compiled": compiled, "messages": messages[:3],
                       "cold_after": warmup.is_cold(model), "weights_unchanged": bool(unchanged)}))
 """)
 
@@ -46,7 +47,7 @@ def test_cold_cache_is_seen_filled_and_then_warm(tmp_path):
     assert got["cold"] and not got["cold_after"]
     assert got["compiled"] > 0
     assert got["weights_unchanged"]  # the twin trained, not the model
-    assert got["messages"][0].startswith("compiling ") and got["messages"][0].endswith(" kernels 1")
+    assert re.fullmatch(r"compiling \w+ kernels 1(/\d+)?", got["messages"][0]), got["messages"]
 
     second = _run(TINY, tmp_path)  # a new process: everything comes from the on-disk cache
     assert second.returncode == 0, second.stderr
@@ -66,7 +67,7 @@ def test_warmup_command_parses_models_and_jobs():
     args = cli.build_parser().parse_args(["warmup", "--model", "lenet5", "cifar_cnn", "--jobs", "2"])
     assert args.model == ["lenet5", "cifar_cnn"] and args.jobs == 2 and args.func is cli.cmd_warmup
     args = cli.build_parser().parse_args(["warmup"])
-    assert args.model == ["fashion_cnn"] and args.jobs == 1
+    assert args.model == ["fashion_cnn"] and args.jobs is None  # one compile worker per core
 
 
 @pytest.mark.parametrize("verbose", [0])
@@ -79,8 +80,8 @@ def test_kernel_families_and_modules_of_a_conv_model():
     import numbacnn as keras
     from numbacnn.kernels.cpu import conv_direct, losses
 
-    assert warmup._family(losses.sparse_softmax_cross_entropy) == "losses"
-    assert any(warmup._family(getattr(conv_direct, s)) == "conv" for s in dir(conv_direct))
+    assert warmup.kernel_family(losses.sparse_softmax_cross_entropy) == "losses"
+    assert any(warmup.kernel_family(getattr(conv_direct, s)) == "conv" for s in dir(conv_direct))
     model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3), keras.layers.MaxPooling2D(),
                               keras.layers.Flatten(), keras.layers.Dense(3)])
     modules = warmup._kernel_modules(model)
@@ -89,8 +90,8 @@ def test_kernel_families_and_modules_of_a_conv_model():
 
 
 def test_warmup_command_in_parallel_workers_then_all_cached(tmp_path):
-    """``numbacnn warmup --model A.json B.json --jobs 2``: one worker process per model into the same
-    cache; run again, nothing is compiled."""
+    """``numbacnn warmup --model A.json B.json --jobs 2``: each model's kernels compiled by two worker
+    processes into the same cache; run again, nothing is compiled."""
     import numbacnn as keras
 
     paths = []
