@@ -4,14 +4,18 @@
     python benchmarks/bench_compile.py fashion_cnn lenet5     # some of them
     python benchmarks/bench_compile.py --top 15 --json out.json
 
-Each model runs in a fresh process of its own with an empty ``NUMBA_CACHE_DIR`` (a temporary directory):
+Each model runs in fresh processes of its own with an empty ``NUMBA_CACHE_DIR`` (a temporary directory):
 the process builds the model, compiles it (Keras's ``compile``) and runs its first ``train_on_batch`` on
-random data, while Numba's ``numba:compile`` events are recorded. Every event is one specialisation (one
-kernel compiled for one tuple of argument types); its *own* time excludes the kernels it compiled inside
-it (callees), so the own times add up to the compile total. A second process then runs the same step with
-the cache filled (warm). Reported per model: the seconds from spawn to the end of the first step, cold
-and warm, the compile total, the number of specialisations, and the kernels sorted by own compile time
-(with their number of specialisations and argument types).
+random data, while Numba's ``numba:compile`` events are recorded. That runs twice cold: once as a user's
+first step runs by default, its kernels compiled by ``--jobs`` worker processes (``numbacnn.compile_pool``;
+the CPU time of the process and of its workers reported apart), and once compiling everything in the
+process itself (``NUMBACNN_COMPILE_JOBS=1``), which gives the table per kernel. Every event is one
+specialisation (one kernel compiled for one tuple of argument types); its *own* time excludes the
+kernels it compiled inside it (callees), so the own times add up to the compile total. A last process
+runs the same step with the cache filled (warm). Reported per model: the seconds from spawn to the end of
+the first step, cold (with and without workers) and warm, the compile total, the number of
+specialisations, and the kernels sorted by own compile time (with their number of specialisations and
+argument types).
 
 The machines are shared: compile time is CPU time, so on a loaded machine every wall-clock figure grows with
 the load; the process's CPU seconds (all its threads, from spawn) and the shares (which kernel costs what)
@@ -21,6 +25,7 @@ hold better than the absolute seconds.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -92,6 +97,7 @@ def worker(name):
     from numba.core import event
 
     import numbacnn  # noqa: F401  (the import is part of the start-up)
+    from numbacnn import compile_pool
 
     imported = time.time() - spawned
     model, x, y = build(name)
@@ -99,13 +105,20 @@ def worker(name):
         t0 = time.time()
         model.train_on_batch(x, y)
         step = time.time() - t0
-    return {"model": name, "imported": imported, "first_step": time.time() - spawned, "step": step,
-            "cpu": time.process_time(), "specialisations": specialisations(rec.buffer)}
+    first_step = time.time() - spawned
+    cpu = time.process_time()
+    compile_pool.wait_idle()  # the workers' CPU time counts only once they have ended
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"model": name, "imported": imported, "first_step": first_step, "step": step, "cpu": cpu,
+            "workers_cpu": children.ru_utime + children.ru_stime, "idle": time.time() - spawned,
+            "worker_jobs": compile_pool.history,
+            "specialisations": specialisations(rec.buffer)}
 
 
-def run_worker(name, cache):
+def run_worker(name, cache, jobs=1):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache, NUMBA_NUM_THREADS=str(THREADS),
-               OMP_NUM_THREADS=str(THREADS), BENCH_SPAWN_TIME=repr(time.time()))
+               OMP_NUM_THREADS=str(THREADS), NUMBACNN_COMPILE_JOBS=str(jobs),
+               BENCH_SPAWN_TIME=repr(time.time()))
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", name], env=env,
                          capture_output=True, text=True)
     if out.returncode:
@@ -125,17 +138,25 @@ def by_kernel(specs):
     return sorted(((k, own, n, args) for k, (own, n, args) in acc.items()), key=lambda r: -r[1])
 
 
-def report(cold, warm, top):
+def report(cold, pooled, warm, top):
     specs = cold["specialisations"]
     total = sum(s[3] for s in specs)
     kernels = by_kernel(specs)
     lines = [f"### {cold['model']}: cold {cold['first_step']:.1f} s from spawn to the end of the first step "
-             f"(CPU {cold['cpu']:.1f} s; imports {cold['imported']:.1f} s, first step {cold['step']:.1f} s), "
-             f"warm {warm['first_step']:.1f} s (CPU {warm['cpu']:.1f} s; first step {warm['step']:.2f} s, "
-             f"{len(warm['specialisations'])} compilations)",
-             f"{len(specs)} specialisations of {len(kernels)} kernels, {total:.1f} s of compilation "
-             f"({100 * total / max(cold['step'], 1e-9):.0f} % of the cold step)", "",
-             "| kernel | specialisations | own compile s | share |", "|---|---:|---:|---:|"]
+             f"compiling in one process (CPU {cold['cpu']:.1f} s; imports {cold['imported']:.1f} s, "
+             f"first step {cold['step']:.1f} s)"]
+    if pooled is not None:
+        lines.append(f"cold with {pooled['jobs']} compile workers: {pooled['first_step']:.1f} s (CPU "
+                     f"{pooled['cpu']:.1f} s here + {pooled['workers_cpu']:.1f} s in the workers; "
+                     f"{len(pooled['specialisations'])} compilations here; the background compilation of the "
+                     f"inference kernels done at {pooled['idle']:.1f} s); the longest jobs: "
+                     + ", ".join(f"`{k.replace('numbacnn.kernels.', '')}` {t:.1f} s"
+                                 for k, t in sorted(pooled["worker_jobs"], key=lambda j: -j[1])[:4]))
+    lines += [f"warm {warm['first_step']:.1f} s (CPU {warm['cpu']:.1f} s; first step {warm['step']:.2f} s, "
+              f"{len(warm['specialisations'])} compilations)",
+              f"{len(specs)} specialisations of {len(kernels)} kernels, {total:.1f} s of compilation in one "
+              f"process ({100 * total / max(cold['step'], 1e-9):.0f} % of the cold step)", "",
+              "| kernel | specialisations | own compile s | share |", "|---|---:|---:|---:|"]
     for kernel, own, n, _ in kernels[:top]:
         lines.append(f"| `{kernel}` | {n} | {own:.2f} | {100 * own / max(total, 1e-9):.0f} % |")
     rest = kernels[top:]
@@ -155,6 +176,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=list(MODELS), help=f"default: {' '.join(MODELS)}")
     parser.add_argument("--top", type=int, default=12, help="kernels listed per model (default 12)")
+    parser.add_argument("--jobs", type=int, default=THREADS,
+                        help=f"compile workers of the pooled cold run (default {THREADS}; 1: no pooled run)")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -163,11 +186,15 @@ def main(argv=None):
         return
     results = []
     for name in args.models:
+        pooled = None
+        if args.jobs > 1:
+            with tempfile.TemporaryDirectory() as cache:
+                pooled = dict(run_worker(name, cache, args.jobs), jobs=args.jobs)
         with tempfile.TemporaryDirectory() as cache:
             cold = run_worker(name, cache)
             warm = run_worker(name, cache)
-        results.append({"cold": cold, "warm": warm})
-        print(report(cold, warm, args.top) + "\n", flush=True)
+        results.append({"cold": cold, "pooled": pooled, "warm": warm})
+        print(report(cold, pooled, warm, args.top) + "\n", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
