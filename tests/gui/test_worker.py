@@ -236,3 +236,28 @@ def test_depthwise_kernels_show_as_one_channel_filters(make_worker, tmp_path):
     filters = worker.snapshot().filters
     assert {name: shape for name, (shape, _) in filters.items()} == {
         "depthwise_conv2d": (3, 3, 1, 4), "separable_conv2d": (3, 3, 1, 8)}
+
+
+def test_the_status_line_shows_compile_progress_during_a_first_step(make_worker, monkeypatch):
+    """A cold first step reports its kernels through warmup.compiling: the status line says which while
+    the step waits (the report is simulated here; a cold cache would take minutes)."""
+    from numbacnn import warmup
+    from numbacnn.models.trainer import Trainer
+
+    worker = make_worker()
+    seen = []
+    step = Trainer.step
+
+    def step_reporting(self, *args, **kwargs):
+        report = warmup._local.settings[0]  # what warmup.first_step would call as kernels get ready
+        report("compiling conv kernels 3/17", 3, 17)
+        seen.append(worker.snapshot().status)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "step", step_reporting)
+    worker.step_batch()
+    assert worker.wait_idle(TIMEOUT)
+    assert seen == ["compiling conv kernels 3/17 (first run only)..."]
+    assert worker.snapshot().status != seen[0]  # the step's own status once it is done
+    worker._compile_progress("compiling conv kernels 4/17", 4, 17)  # a background report after the step
+    assert "compiling" not in worker.snapshot().status
