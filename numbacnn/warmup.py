@@ -162,6 +162,29 @@ def compiling(progress=None, jobs=None):
         _local.settings = previous
 
 
+@contextmanager
+def _state_kept():
+    """Restore, after the block, the random generators (numbacnn's, NumPy's legacy one and Python's) and the
+    default-name counters: a run whose first step discovered its kernels on a twin continues exactly as one
+    that did not (same dropout masks, same shuffles, same model names)."""
+    import random
+
+    from . import backend
+
+    generator = backend.rng()
+    state = (generator.bit_generator.state, np.random.get_state(), random.getstate(),
+             dict(backend._NAME_COUNTERS))
+    try:
+        yield
+    finally:
+        backend._RNG = generator
+        generator.bit_generator.state = state[0]
+        np.random.set_state(state[1])
+        random.setstate(state[2])
+        backend._NAME_COUNTERS.clear()
+        backend._NAME_COUNTERS.update(state[3])
+
+
 def first_step(model, step, progress=None, jobs=None):
     """Run the first training step of ``model`` in this process, with its kernels compiled in parallel
     worker processes when Numba's cache lacks them (:mod:`numbacnn.compile_pool`); returns what the step
@@ -180,15 +203,17 @@ def first_step(model, step, progress=None, jobs=None):
     jobs = jobs if jobs is not None else settings[1]
     jobs = compile_pool.default_jobs() if jobs is None else jobs
     cold = is_cold(model)
-    twin = _twin(model) if cold and jobs > 1 else None
     found = []
-    if twin is not None:
-        twin._kernels_checked = twin._dry_run = True
-        with compile_pool.discover() as found:
-            try:
-                step(twin, False)
-            except Exception:  # the twin's arrays hold garbage: what was found until here is still worth it
-                pass
+    if cold and jobs > 1:
+        with _state_kept():  # the twin's initialisers and dropout draw nothing from the model's generators
+            twin = _twin(model)
+            if twin is not None:
+                twin._kernels_checked = twin._dry_run = True
+                with compile_pool.discover() as found:
+                    try:
+                        step(twin, False)
+                    except Exception:  # the twin's arrays hold garbage: what was found so far still counts
+                        pass
     pool = compile_pool.CompilePool(min(jobs, len(found)), progress=progress) if found else None
     try:
         if pool is not None:

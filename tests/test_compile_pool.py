@@ -1,8 +1,9 @@
 """numbacnn.compile_pool: a cold first step's kernels compiled by worker processes into Numba's cache.
 
 The end-to-end checks run in subprocesses with an empty ``NUMBA_CACHE_DIR`` of their own and a Dense-only
-model (few, small kernels): with two compile workers the first step gives the same weights, bit for bit, as
-compiling everything in the process, the workers did compile, and a second process compiles nothing."""
+model (few, small kernels): with two compile workers the first steps give the same weights, bit for bit,
+as compiling everything in the process (dropout included: the twin draws no random numbers from the run),
+the workers did compile, and a second process compiles nothing."""
 
 import json
 import os
@@ -26,7 +27,7 @@ STEP = textwrap.dedent("""
     from numbacnn import compile_pool
     keras.utils.set_random_seed(3)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"),
-                              keras.layers.Dense(3, activation="softmax")], name="small")
+                              keras.layers.Dropout(0.5), keras.layers.Dense(3, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(0)
     x = rng.random((8, 5), dtype=np.float32)
@@ -36,7 +37,9 @@ STEP = textwrap.dedent("""
         model.train_on_batch(x, y)
     compile_pool.wait_idle()
     here = sum(1 for _, e in rec.buffer if e.is_start)
+    later = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])  # default names count on alike
     print(json.dumps({"weights": [w.tolist() for w in model.get_weights()], "here": here,
+                      "names": [model.name, later.name], "next_random": float(keras.backend.rng().random()),
                       "workers": [k for k, _ in compile_pool.history]}))
 """)
 
@@ -57,6 +60,8 @@ def test_workers_compile_the_first_step_with_the_same_result(tmp_path):
     assert alone["workers"] == [] and alone["here"] > pooled["here"]
     for a, b in zip(pooled["weights"], alone["weights"]):
         np.testing.assert_array_equal(np.array(a), np.array(b))  # the same machine code, the same bits
+    # the twin that found the kernels drew no random numbers and took no names from the model's run
+    assert pooled["names"] == alone["names"] and pooled["next_random"] == alone["next_random"]
     again = _run(tmp_path / "pooled", 2)  # the workers' kernels are in the cache: nothing to compile
     assert again["here"] == 0 and again["workers"] == []
     np.testing.assert_array_equal(np.array(again["weights"][0]), np.array(pooled["weights"][0]))

@@ -232,7 +232,7 @@ def _avg_backward_rows(grad, in_dims, pool, strides, pads, C, parts):
     rows = n_batch * OD * OH
     for part in prange(parts):
         spread = np.empty(W * C, dtype=grad.dtype)
-        begin, end = _row_range(rows, parts, part)
+        begin, end = _row_range(rows, parts, np.int64(part))  # the parallel index is uint64 in one typing
         for row in range(begin, end):
             n = row // (OD * OH)
             od = (row // OH) % OD
