@@ -380,9 +380,12 @@ class Worker:
         self._send("load", path)
 
     def snapshot(self):
-        """The latest published :class:`Snapshot`."""
+        """The latest published :class:`Snapshot` (its status the compile progress while kernels compile
+        for the model: see ``_compile_progress``)."""
         with self._lock:
-            return self._snapshot
+            snap = self._snapshot
+        compiling = self._compiling
+        return snap if compiling is None else dataclasses.replace(snap, status=compiling)
 
     def wait_idle(self, timeout=None):
         """Wait until every command sent so far is done and training is paused; False on timeout."""
@@ -428,7 +431,7 @@ class Worker:
         self._histogram_layer = ""
         self._table, self._weighted_layers, self._class_names = (), (), ()
         self._step_times = []
-        self._stepping = False  # inside _step_once: compile progress may publish the status line
+        self._compiling = None  # compile progress, shown as the status while kernels compile
         self._next_step_at = 0.0
         self._last_publish = 0.0
 
@@ -512,22 +515,20 @@ class Worker:
     def _step_once(self):
         self._require_trainer()
         start = time.monotonic()
-        self._stepping = True
         try:
-            # a first step with a cold Numba cache compiles kernels for tens of seconds: the status line
-            # says which ("compiling conv kernels 3/17") instead of a frozen window
+            # a first step with a cold Numba cache compiles kernels for seconds: the status line says which
+            # ("compiling conv kernels 3/17") instead of a frozen window
             with nc.warmup.compiling(self._compile_progress):
                 self._trainer.step()
         finally:
-            self._stepping = False
+            self._compiling = None
         self._step_times = (self._step_times + [time.monotonic() - start])[-20:]
 
     def _compile_progress(self, message, done, total):
-        """Called as kernels of the step compile (on this thread, or a compile pool's): publish the status
-        while the step waits (later reports, of inference kernels compiling in the background, are not
-        shown: the training thread publishes its own state then)."""
-        if self._stepping:
-            self._publish(status=f"{message} (first run only)...")
+        """Called as kernels compile, on this thread or on a compile pool's: only a string is set here
+        (``snapshot`` shows it as the status), never a snapshot built, which would read the model while
+        the training thread uses it. The last kernel of a pool (``done == total``) clears it."""
+        self._compiling = None if total and done >= total else f"{message} (first run only)..."
 
     # ----- command handlers --------------------------------------------------------------------
     def _do_reset(self, config):
@@ -557,6 +558,10 @@ class Worker:
         self._model = model
         self._data = (x, y, x_val, y_val)
         self._trainer = self._make_trainer()
+        # with a cold Numba cache, compile the first step's kernels now, in worker processes, while the
+        # user looks at the window: Step then waits only for what is not done yet
+        nc.warmup.compile_ahead(model, x[:config.batch_size], y[:config.batch_size],
+                                progress=self._compile_progress)
         self._table = tuple((layer.name, type(layer).__name__, str(layer.output_shape),
                              int(layer.count_params()), bool(layer.trainable)) for layer in model.layers)
         self._weights = self._trainer.weights()

@@ -185,6 +185,39 @@ def _state_kept():
         backend._NAME_COUNTERS.update(state[3])
 
 
+def _settings(progress, jobs):
+    from . import compile_pool
+
+    settings = getattr(_local, "settings", (None, None))
+    progress = progress if progress is not None else settings[0]
+    jobs = jobs if jobs is not None else settings[1]
+    return progress, compile_pool.default_jobs() if jobs is None else jobs
+
+
+def _submit_cold_kernels(model, step, progress, jobs):
+    """Discover on a twin of ``model`` the kernels ``step(twin, False)`` would compile and hand them to a
+    pool of ``jobs`` compile workers; the pool (closing itself once they are done), or None when nothing
+    is to be compiled (or ``jobs`` < 2, or the twin cannot be built)."""
+    from . import compile_pool
+
+    found = []
+    with _state_kept():  # the twin's initialisers and dropout draw nothing from the model's generators
+        twin = _twin(model)
+        if twin is not None:
+            twin._kernels_checked = twin._dry_run = True
+            with compile_pool.discover() as found:
+                try:
+                    step(twin, False)
+                except Exception:  # the twin's arrays hold garbage: what was found so far still counts
+                    pass
+    if not found:
+        return None
+    pool = compile_pool.CompilePool(min(jobs, len(found)), progress=progress)
+    pool.submit(found)
+    pool.close(wait=False)
+    return pool
+
+
 def first_step(model, step, progress=None, jobs=None):
     """Run the first training step of ``model`` in this process, with its kernels compiled in parallel
     worker processes when Numba's cache lacks them (:mod:`numbacnn.compile_pool`); returns what the step
@@ -196,38 +229,37 @@ def first_step(model, step, progress=None, jobs=None):
     (:func:`is_cold`) and ``jobs`` (default :func:`compile_pool.default_jobs`: the cores, or
     ``NUMBACNN_COMPILE_JOBS``) is above 1; they go on compiling the inference kernels in the background
     after the step. ``progress`` and ``jobs`` default to what :func:`compiling` set."""
-    from . import compile_pool
-
-    settings = getattr(_local, "settings", (None, None))
-    progress = progress if progress is not None else settings[0]
-    jobs = jobs if jobs is not None else settings[1]
-    jobs = compile_pool.default_jobs() if jobs is None else jobs
+    progress, jobs = _settings(progress, jobs)
     cold = is_cold(model)
-    found = []
     if cold and jobs > 1:
-        with _state_kept():  # the twin's initialisers and dropout draw nothing from the model's generators
-            twin = _twin(model)
-            if twin is not None:
-                twin._kernels_checked = twin._dry_run = True
-                with compile_pool.discover() as found:
-                    try:
-                        step(twin, False)
-                    except Exception:  # the twin's arrays hold garbage: what was found so far still counts
-                        pass
-    pool = compile_pool.CompilePool(min(jobs, len(found)), progress=progress) if found else None
-    try:
-        if pool is not None:
-            pool.submit(found)
-        if cold and progress is not None:
-            def local(message, done):
-                progress(message, done, None)
+        _submit_cold_kernels(model, step, progress, jobs)
+    if cold and progress is not None:
+        def local(message, done):
+            progress(message, done, None)
 
-            with compile_events(local):
-                return step(model, True)
-        return step(model, True)
-    finally:
-        if pool is not None:
-            pool.close(wait=False)
+        with compile_events(local):
+            return step(model, True)
+    return step(model, True)
+
+
+def compile_ahead(model, x, y, progress=None, jobs=None):
+    """Start compiling, in the background, the kernels of ``model``'s training step on a batch like
+    ``(x, y)`` (and of its inference), when the cache is cold; returns at once, with the number of kernels
+    handed to worker processes (0 when none was needed). The first training step then waits only for what
+    is not done yet: the visual debugger calls this as soon as a model is built, so that compiling
+    overlaps the user's first look at the window."""
+    progress, jobs = _settings(progress, jobs)
+    if jobs < 2 or not is_cold(model):
+        return 0
+    xs, ys, sws = model._prepare_data(x, y)
+    xs = model._place_inputs(xs)
+
+    def step(m, real):
+        m._train_step_body(xs, ys, sws, None)
+        m._test_step(xs, ys, sws)
+
+    pool = _submit_cold_kernels(model, step, progress, jobs)
+    return 0 if pool is None else pool._total
 
 
 def build_named(name, dataset=None):

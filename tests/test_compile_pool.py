@@ -20,11 +20,11 @@ from numbacnn import compile_pool
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 STEP = textwrap.dedent("""
-    import json
+    import json, os
     import numpy as np
     from numba.core import event
     import numbacnn as keras
-    from numbacnn import compile_pool
+    from numbacnn import compile_pool, warmup
     keras.utils.set_random_seed(3)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"),
                               keras.layers.Dropout(0.5), keras.layers.Dense(3, activation="softmax")])
@@ -32,21 +32,25 @@ STEP = textwrap.dedent("""
     rng = np.random.default_rng(0)
     x = rng.random((8, 5), dtype=np.float32)
     y = rng.integers(0, 3, 8)
+    ahead = 0
+    if os.environ.get("AHEAD"):
+        ahead = warmup.compile_ahead(model, x, y)  # returns at once; the workers compile meanwhile
+        compile_pool.wait_idle()
     with event.install_recorder("numba:compile") as rec:
         model.train_on_batch(x, y)
         model.train_on_batch(x, y)
     compile_pool.wait_idle()
     here = sum(1 for _, e in rec.buffer if e.is_start)
     later = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])  # default names count on alike
-    print(json.dumps({"weights": [w.tolist() for w in model.get_weights()], "here": here,
+    print(json.dumps({"weights": [w.tolist() for w in model.get_weights()], "here": here, "ahead": ahead,
                       "names": [model.name, later.name], "next_random": float(keras.backend.rng().random()),
                       "workers": [k for k, _ in compile_pool.history]}))
 """)
 
 
-def _run(cache, jobs):
+def _run(cache, jobs, ahead=False):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), NUMBACNN_COMPILE_JOBS=str(jobs),
-               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), AHEAD="1" if ahead else "")
     out = subprocess.run([sys.executable, "-c", STEP], capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -65,6 +69,15 @@ def test_workers_compile_the_first_step_with_the_same_result(tmp_path):
     again = _run(tmp_path / "pooled", 2)  # the workers' kernels are in the cache: nothing to compile
     assert again["here"] == 0 and again["workers"] == []
     np.testing.assert_array_equal(np.array(again["weights"][0]), np.array(pooled["weights"][0]))
+
+
+def test_compile_ahead_leaves_the_first_step_little_to_compile(tmp_path):
+    alone = _run(tmp_path / "alone", 1)
+    ahead = _run(tmp_path / "ahead", 2, ahead=True)
+    assert ahead["ahead"] > 0 and len(ahead["workers"]) == ahead["ahead"]
+    assert ahead["here"] < alone["here"] / 2, (ahead["here"], alone["here"])
+    for a, b in zip(ahead["weights"], alone["weights"]):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
 
 
 @njit

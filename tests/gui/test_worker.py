@@ -240,7 +240,8 @@ def test_depthwise_kernels_show_as_one_channel_filters(make_worker, tmp_path):
 
 def test_the_status_line_shows_compile_progress_during_a_first_step(make_worker, monkeypatch):
     """A cold first step reports its kernels through warmup.compiling: the status line says which while
-    the step waits (the report is simulated here; a cold cache would take minutes)."""
+    the step waits (the report is simulated here; a cold cache would take long), and a compile pool's last
+    report (done == total) or the end of the step clears it."""
     from numbacnn import warmup
     from numbacnn.models.trainer import Trainer
 
@@ -258,6 +259,26 @@ def test_the_status_line_shows_compile_progress_during_a_first_step(make_worker,
     worker.step_batch()
     assert worker.wait_idle(TIMEOUT)
     assert seen == ["compiling conv kernels 3/17 (first run only)..."]
-    assert worker.snapshot().status != seen[0]  # the step's own status once it is done
-    worker._compile_progress("compiling conv kernels 4/17", 4, 17)  # a background report after the step
-    assert "compiling" not in worker.snapshot().status
+    ready = worker.snapshot().status
+    assert "compiling" not in ready  # the step's own status once it is done
+    worker._compile_progress("compiling conv kernels 16/17", 16, 17)  # a pool's report from its thread
+    assert worker.snapshot().status == "compiling conv kernels 16/17 (first run only)..."
+    worker._compile_progress("compiling conv kernels 17/17", 17, 17)
+    assert worker.snapshot().status == ready
+
+
+def test_reset_compiles_ahead_when_the_cache_is_cold(tiny_data, monkeypatch):
+    """Reset hands the first step's kernels to compile workers at once (warmup.compile_ahead), with the
+    first batch, when the cache is cold."""
+    from numbacnn import warmup
+
+    calls = []
+    monkeypatch.setattr(warmup, "compile_ahead", lambda model, x, y, progress=None: calls.append(
+        (model.name, x.shape, y.shape, progress)) or 0)
+    worker = Worker(Config(dataset="fashion_mnist", model="lenet5", data_dir=str(tiny_data), batch_size=16))
+    try:
+        assert worker.wait_idle(TIMEOUT)
+        assert [(name, xs, ys) for name, xs, ys, _ in calls] == [("lenet5", (16, 28, 28, 1), (16,))]
+        assert calls[0][3] == worker._compile_progress
+    finally:
+        assert worker.stop(TIMEOUT)
