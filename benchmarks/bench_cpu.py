@@ -4,6 +4,7 @@
     python benchmarks/bench_cpu.py       # every row, both peers, ratios, peak memory, start-up
     python benchmarks/bench_cpu.py --tf-python /opt/tfenv/bin/python   # TensorFlow in a venv of its own
     python benchmarks/bench_cpu.py --quick --rows cifar_cnn:32 --peers torch --no-start
+    python benchmarks/bench_cpu.py --start-only --start-models --peers torch   # start-up of every model
 
 All three run the same architecture on the same random data with the same batch size, loss and
 optimizer, each with 2 threads and channels-last data (PyTorch: channels_last model and input; Keras:
@@ -14,8 +15,9 @@ order reversed every other round; with ``--repeat N`` each figure is the best of
 numbacnn / peer (above 1: numbacnn is faster); "/faster" is the ratio to the faster of the two peers.
 Peak memory is the measurement process's peak resident set (VmHWM; ru_maxrss would count the parent's
 peak, inherited across fork and exec). Start-up is timed from the process's spawn to the end of the first
-training step: cold is numbacnn with an empty Numba cache (compilation included), warm a new process with
-that cache filled. A peer that is not installed is left out of the tables.
+training step: cold is numbacnn with an empty Numba cache (compilation included, by its compile worker
+processes as a user's first step runs it), warm a new process with that cache filled. A peer that is
+not installed is left out of the tables.
 """
 
 import argparse
@@ -496,6 +498,7 @@ def main(argv=None):
                         help="Python interpreter that imports TensorFlow (default: this one)")
     parser.add_argument("--repeat", type=int, default=None, help="rounds per row, best kept (default 2)")
     parser.add_argument("--no-start", action="store_true", help="skip the start-up measurement")
+    parser.add_argument("--start-only", action="store_true", help="only the start-up measurement")
     parser.add_argument("--start-models", nargs="*", metavar="MODEL",
                         help=f"models whose start-up is measured (default: {START_ROW[0]}; no names: all)")
     parser.add_argument("--json", help="also write the raw results to this file")
@@ -539,11 +542,14 @@ def main(argv=None):
           f"channels-last, random data, steady state ({seconds:g} s after {warmup:g} s of warm-up, best of "
           f"{repeat}), each measurement in a process of its own; ratio = numbacnn / peer\n", flush=True)
 
-    results = measure_rows(rows, peers, interpreters, seconds, warmup, repeat)
-    print("Training, images/s\n\n" + speed_table(results, rows, peers, "train"))
-    print("\nInference, images/s\n\n" + speed_table(results, rows, peers, "infer"))
-    print("\nPeak memory of the measurement process (training, then inference), MiB\n\n"
-          + memory_table(results, rows, peers), flush=True)
+    if args.start_only:
+        rows, results = [], {}
+    else:
+        results = measure_rows(rows, peers, interpreters, seconds, warmup, repeat)
+        print("Training, images/s\n\n" + speed_table(results, rows, peers, "train"))
+        print("\nInference, images/s\n\n" + speed_table(results, rows, peers, "infer"))
+        print("\nPeak memory of the measurement process (training, then inference), MiB\n\n"
+              + memory_table(results, rows, peers), flush=True)
     start = [] if args.no_start else measure_start(peers, interpreters, repeat, start_models)
     if start:
         print(f"\nStart-up (batch {START_ROW[1]}), seconds from the process's spawn; "
