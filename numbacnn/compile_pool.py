@@ -24,12 +24,15 @@ are plain subprocesses rather than ``multiprocessing`` ones, so a user's script 
 here: the pool can only save time, never lose a result.
 """
 
+import ast
 import importlib
+import inspect
 import os
 import pickle
 import struct
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import warnings
@@ -86,6 +89,12 @@ def _normalize(sig):
 
 
 def _noop(*args, **kwargs):
+    """What runs instead of a kernel during :func:`discover`: nothing, except that the integer arrays it
+    was given are zeroed (they may be its outputs: argmax indices that a kernel that does run would
+    otherwise read as garbage, out of bounds; the dry run's inputs are copies)."""
+    for a in args:
+        if isinstance(a, np.ndarray) and a.dtype.kind in "iu" and a.flags.writeable:
+            a.fill(0)
     return 0.0
 
 
@@ -110,17 +119,68 @@ def _install():
 def _compile(self, sig):
     args = _normalize(sig)
     found = getattr(_local, "found", None)
-    if found is not None and not self._compiling_counter:  # discovering, and not a callee's compilation
-        entry = _load_cached(self, args)
-        if entry is not None:
-            return entry
-        if all(d is not self or a != args for d, a in found):
-            found.append((self, args))
-        return _noop
+    if found is not None and not getattr(_local, "compiling", False):  # discovering, not inside a compile
+        return _discovered(self, sig, args, found)
     future = _pending.get((id(self), args))
     if future is not None:
         future.exception()  # wait for the worker; a failed one leaves the compilation to this process
     return _ORIGINAL_COMPILE(self, sig)
+
+
+def _discovered(dispatcher, sig, args, found):
+    """A kernel called during :func:`discover`: loaded from the cache when it is there; else recorded (and
+    handed to the pool at once) and replaced by a no-op, unless it returns a value the dry run needs
+    further on (a kernel that allocates and returns its output): that one is compiled first, by a worker
+    ahead of the queue, then loaded and run."""
+    entry = _load_cached(dispatcher, args)
+    if entry is not None:
+        return entry
+    key = (id(dispatcher), args)
+    if all(d is not dispatcher or a != args for d, a in found):
+        found.append((dispatcher, args))
+    pool = getattr(_local, "pool", None)
+    if not _returns_value(dispatcher):
+        if pool is not None:
+            pool.submit([(dispatcher, args)])
+        return _noop
+    if pool is not None:
+        pool.submit([(dispatcher, args)], first=True)
+        future = _pending.get(key)
+        if future is not None:
+            future.exception()
+    _local.compiling = True
+    try:
+        return _ORIGINAL_COMPILE(dispatcher, sig)  # loads what the worker compiled, or compiles it here
+    finally:
+        _local.compiling = False
+
+
+_RETURNS = {}  # id(dispatcher) -> whether its Python source returns a value
+
+
+def _returns_value(dispatcher):
+    """Whether a kernel's source has a ``return`` with a value (outside functions nested in it); True when
+    the source cannot be read (the safe answer: it is then compiled and run, not replaced)."""
+    known = _RETURNS.get(id(dispatcher))
+    if known is None:
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(dispatcher.py_func)))
+            known = _has_value_return(tree.body[0])
+        except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
+            known = True
+        _RETURNS[id(dispatcher)] = known
+    return known
+
+
+def _has_value_return(function):
+    stack = list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return) and node.value is not None:
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _load_cached(dispatcher, args):
@@ -143,19 +203,28 @@ def _load_cached(dispatcher, args):
 
 
 @contextmanager
-def discover():
+def discover(pool=None):
     """Within the block, on this thread, a call of a kernel that would have to be compiled runs nothing
     (and returns 0.0) instead; yields the list that fills with ``(dispatcher, argument types)`` of those
-    calls, in order, each once. Kernels compiled already or in the cache run as usual. For a dry run on a
-    twin model, whose arrays then hold garbage."""
+    calls, in order, each once, each handed to ``pool`` (a :class:`CompilePool`) as it is found. Kernels
+    compiled already or in the cache run as usual; so does a kernel that returns a value (compiled
+    first). For a dry run on a twin model, with copies of the data: the no-ops leave garbage in float
+    outputs and zeros in integer ones (see ``_noop``)."""
     _install()
     _local.found = found = []
+    _local.pool = pool
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             yield found
     finally:
         del _local.found
+        _local.pool = None
+
+
+def copies(arrays):
+    """Copies of a list of arrays (None kept): the data a dry run may write into."""
+    return None if arrays is None else [None if a is None else np.array(a, copy=True) for a in arrays]
 
 
 # ----- the worker processes ------------------------------------------------------------------------------
@@ -226,7 +295,7 @@ class CompilePool:
     def workers(self):
         return len(self._procs)
 
-    def submit(self, items):
+    def submit(self, items, first=False):
         _install()
         jobs = []
         for dispatcher, args in sorted(items, key=_sort_key):
@@ -244,7 +313,10 @@ class CompilePool:
                     future.set_exception(RuntimeError("no compile worker running"))
             else:
                 self._total += len(jobs)
-                self._queue.extend(jobs)
+                if first:
+                    self._queue[:0] = jobs
+                else:
+                    self._queue.extend(jobs)
                 self._lock.notify_all()
         return {(dispatcher, args): future for _, args, future, dispatcher in jobs}
 

@@ -195,25 +195,22 @@ def _settings(progress, jobs):
 
 
 def _submit_cold_kernels(model, step, progress, jobs):
-    """Discover on a twin of ``model`` the kernels ``step(twin, False)`` would compile and hand them to a
-    pool of ``jobs`` compile workers; the pool (closing itself once they are done), or None when nothing
-    is to be compiled (or ``jobs`` < 2, or the twin cannot be built)."""
+    """Discover on a twin of ``model`` the kernels ``step(twin, False)`` would compile, handing each to a
+    pool of ``jobs`` compile workers as it is found; the pool (closing itself once they are done), or None
+    when the twin cannot be built."""
     from . import compile_pool
 
-    found = []
     with _state_kept():  # the twin's initialisers and dropout draw nothing from the model's generators
         twin = _twin(model)
-        if twin is not None:
-            twin._kernels_checked = twin._dry_run = True
-            with compile_pool.discover() as found:
-                try:
-                    step(twin, False)
-                except Exception:  # the twin's arrays hold garbage: what was found so far still counts
-                    pass
-    if not found:
-        return None
-    pool = compile_pool.CompilePool(min(jobs, len(found)), progress=progress)
-    pool.submit(found)
+        if twin is None:
+            return None
+        twin._kernels_checked = twin._dry_run = True
+        pool = compile_pool.CompilePool(jobs, progress=progress)
+        with compile_pool.discover(pool):
+            try:
+                step(twin, False)
+            except Exception:  # what was found until a failure of the dry run still counts
+                pass
     pool.close(wait=False)
     return pool
 
@@ -248,6 +245,8 @@ def compile_ahead(model, x, y, progress=None, jobs=None):
     handed to worker processes (0 when none was needed). The first training step then waits only for what
     is not done yet: the visual debugger calls this as soon as a model is built, so that compiling
     overlaps the user's first look at the window."""
+    from .compile_pool import copies
+
     progress, jobs = _settings(progress, jobs)
     if jobs < 2 or not is_cold(model):
         return 0
@@ -255,8 +254,8 @@ def compile_ahead(model, x, y, progress=None, jobs=None):
     xs = model._place_inputs(xs)
 
     def step(m, real):
-        m._train_step_body(xs, ys, sws, None)
-        m._test_step(xs, ys, sws)
+        m._train_step_body(copies(xs), copies(ys), copies(sws), None)
+        m._test_step(copies(xs), copies(ys), copies(sws))
 
     pool = _submit_cold_kernels(model, step, progress, jobs)
     return 0 if pool is None else pool._total

@@ -139,3 +139,27 @@ def test_default_jobs_refuses_a_word(monkeypatch):
     monkeypatch.setenv("NUMBACNN_COMPILE_JOBS", "many")
     with pytest.raises(ValueError, match="NUMBACNN_COMPILE_JOBS must be a whole number, received 'many'"):
         compile_pool.default_jobs()
+
+
+@njit
+def _make(n):
+    return np.arange(n) * 2
+
+
+@njit
+def _argmax_into(x, out):
+    out[0] = np.argmax(x)
+
+
+def test_discover_runs_a_kernel_whose_result_is_needed_and_zeroes_int_outputs_of_no_ops():
+    """A kernel that returns its output is compiled and run (the dry run goes on with a real array); a
+    replaced one leaves zeros in the integer arrays it was given (indices a later kernel may read)."""
+    index = np.full(3, 99, np.int64)
+    values = np.full(3, 7.0)
+    with compile_pool.discover() as found:
+        made = _make(4)
+        _argmax_into(values, index)
+    assert made.tolist() == [0, 2, 4, 6]
+    assert index.tolist() == [0, 0, 0] and values.tolist() == [7.0, 7.0, 7.0]
+    assert [d for d, _ in found] == [_make, _argmax_into]
+    assert compile_pool._returns_value(_make) and not compile_pool._returns_value(_argmax_into)

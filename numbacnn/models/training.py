@@ -374,8 +374,10 @@ class TrainingMixin:
                 def step(model, real):
                     if real:
                         return model._train_step_body(xs, ys, sws, sync)
-                    model._train_step_body(xs, ys, sws, None)
-                    model._test_step(xs, ys, sws)  # validation's and predict's kernels: compiled meanwhile
+                    from ..compile_pool import copies  # the dry run's no-op kernels may zero int arrays
+
+                    model._train_step_body(copies(xs), copies(ys), copies(sws), None)
+                    model._test_step(copies(xs), copies(ys), copies(sws))  # inference's kernels too
 
                 return warmup.first_step(self, step)
         return self._train_step_body(xs, ys, sws, sync)
