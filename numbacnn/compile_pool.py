@@ -121,10 +121,21 @@ def _compile(self, sig):
     found = getattr(_local, "found", None)
     if found is not None and not getattr(_local, "compiling", False):  # discovering, not inside a compile
         return _discovered(self, sig, args, found)
-    future = _pending.get((id(self), args))
-    if future is not None:
-        future.exception()  # wait for the worker; a failed one leaves the compilation to this process
+    _wait(_pending.get((id(self), args)))
     return _ORIGINAL_COMPILE(self, sig)
+
+
+WAIT_SECONDS = 600
+"""How long a compilation waits for the worker compiling the same kernel before doing it itself (a
+worker that hangs must not hang the step; a failed one has already answered)."""
+
+
+def _wait(future):
+    if future is not None:
+        try:
+            future.exception(timeout=WAIT_SECONDS)
+        except TimeoutError:
+            pass
 
 
 def _discovered(dispatcher, sig, args, found):
@@ -145,9 +156,7 @@ def _discovered(dispatcher, sig, args, found):
         return _noop
     if pool is not None:
         pool.submit([(dispatcher, args)], first=True)
-        future = _pending.get(key)
-        if future is not None:
-            future.exception()
+        _wait(_pending.get(key))
     _local.compiling = True
     try:
         return _ORIGINAL_COMPILE(dispatcher, sig)  # loads what the worker compiled, or compiles it here
@@ -331,8 +340,8 @@ class CompilePool:
             try:
                 _send(proc.stdin, (module, qualname, args))
                 ok, value = _receive(proc.stdout)
-            except Exception as exc:  # the worker died: this job and, if it was the last, the rest fail
-                future.set_exception(exc)
+            except BaseException as exc:  # the worker died: this job and, if it was the last, the rest fail
+                future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
                 self._retire(proc)
                 return
             if ok:
@@ -346,7 +355,11 @@ class CompilePool:
             if self.progress is not None:
                 from .warmup import kernel_family
 
-                self.progress(f"compiling {kernel_family(dispatcher)} kernels {done}/{total}", done, total)
+                try:
+                    self.progress(f"compiling {kernel_family(dispatcher)} kernels {done}/{total}", done,
+                                  total)
+                except Exception:  # a failing report must not stop the worker serving the others
+                    pass
 
     def _retire(self, proc):
         with self._lock:
