@@ -389,8 +389,9 @@ class TrainingMixin:
         return y_pred if isinstance(y_pred, list) else [y_pred]
 
     def _train_step(self, xs, ys, sws=None, sync=None):
-        """Forward, loss, backward and one optimizer update on a batch (``xs`` on the model's device,
-        ``ys`` and ``sws`` on the host); returns the running logs.
+        """Forward, loss, backward and one optimizer update on a batch (``xs`` on the model's device or on
+        the host, where they are copied over inside the step; ``ys`` and ``sws`` on the host); returns the
+        running logs.
 
         ``sync`` is the hook of data-parallel training (:mod:`numbacnn.distribution`): called as
         ``sync(trainable_weights, loss)`` after the backward pass, it replaces each rank's gradients
@@ -402,7 +403,7 @@ class TrainingMixin:
             self.optimizer.build(trainable)
         # Data-parallel training reads and writes gradients outside the kernels: no step graph around it.
         with self._device_step("train", xs, use_graph=sync is None) as xs:
-            return self._train_step_on(xs, ys, sws, sync, trainable)
+            return self._train_step_on(self._place_inputs(xs), ys, sws, sync, trainable)
 
     def _train_step_on(self, xs, ys, sws, sync, trainable):
         k = ops()
@@ -482,7 +483,7 @@ class TrainingMixin:
         self._require_compiled("train_on_batch")
         xs, ys, sws = self._prepare_data(x, y, sample_weight, class_weight)
         self._reset_metrics()
-        logs = self._train_step(self._place_inputs(xs), ys, sws)
+        logs = self._train_step(xs, ys, sws)  # the batch is copied over inside the step, into its plan
         return self._format_logs(logs, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
