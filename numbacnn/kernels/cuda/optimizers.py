@@ -24,10 +24,28 @@ __all__ = ["sgd_update", "sgd_momentum_update", "adam_update", "amsgrad_update",
            "accumulated_mean"]
 
 
+_last_hyper = [None, None, None]  # (values, the step they were copied in, their device array)
+
+
+def _hyper(values, dtype):
+    """``values`` as a device array of ``dtype``. Within one step under a memory plan, the array of the
+    previous call is reused when the values are the same (Adam's are the same for every weight of a
+    step): one copy a step instead of one per weight. Only within the step: its buffer is the plan's."""
+    host = np.array(values, dtype=dtype)
+    plan = launch._plan
+    step = None if plan is None else (id(plan), plan.steps)
+    key = (host.dtype.str, host.tobytes())
+    if step is not None and _last_hyper[0] == key and _last_hyper[1] == step:
+        return _last_hyper[2]
+    h = launch.upload(host)
+    _last_hyper[:] = (key, step, h) if step is not None else (None, None, None)
+    return h
+
+
 def _launch(kernel, arrays, hyper, *flags):
     """Run ``kernel(*flat arrays, h, *flags)`` with one thread per element of ``arrays[0]``, ``h`` the
     device array of the ``hyper`` values in the weights' dtype."""
-    h = launch.upload(np.array(hyper, dtype=arrays[0].dtype))
+    h = _hyper(hyper, arrays[0].dtype)
     blocks, threads = launch.grid(arrays[0].size)
     launch.at(kernel, blocks, threads)(*(a.reshape(-1) for a in arrays), h, *flags)
 
