@@ -28,17 +28,18 @@ _last_hyper = [None, None, None]  # (values, the step they were copied in, their
 
 
 def _hyper(values, dtype):
-    """``values`` as a device array of ``dtype``. Within one step under a memory plan, the array of the
-    previous call is reused when the values are the same (Adam's are the same for every weight of a
-    step): one copy a step instead of one per weight. Only within the step: its buffer is the plan's."""
+    """``values`` as a device array of ``dtype``. The array of the previous call is reused when the values
+    are the same (Adam's are the same for every weight of a step): one copy a step instead of one per
+    weight. Nothing writes into it; under a memory plan it is the plan's buffer, so then it is reused
+    within its step only."""
     host = np.array(values, dtype=dtype)
     plan = launch._plan
     step = None if plan is None else (id(plan), plan.steps)
     key = (host.dtype.str, host.tobytes())
-    if step is not None and _last_hyper[0] == key and _last_hyper[1] == step:
+    if _last_hyper[0] == key and _last_hyper[1] == step:
         return _last_hyper[2]
     h = launch.upload(host)
-    _last_hyper[:] = (key, step, h) if step is not None else (None, None, None)
+    _last_hyper[:] = (key, step, h)
     return h
 
 
