@@ -4,6 +4,9 @@
     python benchmarks/bench_cuda.py               # cifar_cnn and lenet5 at batch 128 and 512
     python benchmarks/bench_cuda.py --rows lenet5:512 --seconds 10
     python benchmarks/bench_cuda.py --simulate    # smoke run: tiny shapes, one step, Numba's CUDA simulator
+    python benchmarks/bench_cuda.py --json out.json   # the table's rows also as JSON
+    python benchmarks/bench_cuda.py --no-plan     # without the step memory plan (NUMBACNN_CUDA_PLAN=0)
+    python benchmarks/bench_cuda.py --graph       # with the step graph (NUMBACNN_CUDA_GRAPH=1)
 
 Both frameworks train the same architecture (PyTorch's is ``bench_cpu.torch_model``) with Adam and the
 sparse categorical crossentropy on the same random data (an epoch of 8 batches, repeated), and in both
@@ -13,6 +16,11 @@ and metrics back on the host each step), PyTorch from pinned host tensors with n
 is timed in steady state after a warm-up, the GPU synchronised before the clock is read. The ratio is
 numbacnn / PyTorch (above 1: numbacnn is faster).
 
+Beside the rates, numbacnn's kernel launches, device-array allocations and copies into device memory
+per training step are counted (``kernels.cuda.launch.counting``): those of the first step, then those of
+one step in steady state, after the timing. With the memory plan (on unless ``--no-plan``) a steady step
+allocates nothing.
+
 Without a GPU (or without numba-cuda) it exits with status 2 and numbacnn's "no CUDA GPU found" message.
 ``--simulate`` runs the same code under Numba's CUDA simulator (set before Numba is imported) on tiny
 input shapes, one timed step per row, and leaves PyTorch out: a check that the benchmark runs, not a
@@ -20,6 +28,7 @@ measurement.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -56,7 +65,9 @@ def _rate(step, synchronize, batch, seconds, warmup, min_steps):
 
 
 def numbacnn_rate(name, batch, shape, seconds, warmup, min_steps):
-    """numbacnn's training images/s on 'cuda', through the training loop that fit() runs."""
+    """numbacnn's training images/s on 'cuda', through the training loop that fit() runs, and the counts
+    ``{"first": {...}, "steady": {...}}`` of launches, allocations and copies of its first step and of a
+    step in steady state."""
     from numbacnn import applications
     from numbacnn.kernels.cuda import launch
 
@@ -65,9 +76,21 @@ def numbacnn_rate(name, batch, shape, seconds, warmup, min_steps):
                   device="cuda")
     x, y = _data(shape, batch)
     trainer = model.make_trainer(x, y, batch_size=batch, epochs=1 << 30)
+    with launch.counting() as first:
+        trainer.step()
     rate = _rate(trainer.step, launch.stream().synchronize, batch, seconds, warmup, min_steps)
+    with launch.counting() as steady:
+        trainer.step()
+    launch.stream().synchronize()
     trainer.close()
-    return rate
+    counts = {"first": first.as_dict(), "steady": steady.as_dict()}
+    for plan, graph in getattr(model, "_step_plans", {}).values():  # the training step's plan and graph
+        counts["plan"] = {"steps": plan.steps, "arrays": plan.allocated, "bytes": plan.nbytes,
+                          "replans": plan.replans}
+        if graph is not None and graph.steps:
+            counts["graph"] = {"steps": graph.steps, "segments": graph.segments, "replayed": graph.replayed,
+                               "captured": graph.captured, "mismatches": graph.mismatches}
+    return rate, counts
 
 
 def torch_rate(name, batch, shape, seconds, warmup, min_steps):
@@ -102,12 +125,16 @@ def torch_rate(name, batch, shape, seconds, warmup, min_steps):
 
 def _table(results):
     header = (f"| {'model':<10} | {'batch':>5} | {'numbacnn img/s':>14} | {'PyTorch img/s':>13} "
-              f"| {'ratio':>5} |")
+              f"| {'ratio':>5} | {'launches/step':>13} | {'allocs/step':>11} | {'allocs step 1':>13} "
+              f"| {'copies/step':>11} |")
     lines = [header, "|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|"]
-    for name, batch, ours, theirs in results:
+    for name, batch, ours, theirs, counts in results:
         peer = _images(theirs) if theirs else "-"
         ratio = f"{ours / theirs:.2f}" if theirs else "-"
-        lines.append(f"| {name:<10} | {batch:>5} | {_images(ours):>14} | {peer:>13} | {ratio:>5} |")
+        steady, first = counts["steady"], counts["first"]
+        lines.append(f"| {name:<10} | {batch:>5} | {_images(ours):>14} | {peer:>13} | {ratio:>5} "
+                     f"| {steady['launches']:>13} | {steady['allocations']:>11} | {first['allocations']:>13} "
+                     f"| {steady['copies']:>11} |")
     return "\n".join(lines)
 
 
@@ -122,9 +149,20 @@ def main(argv=None):
                         help="timed seconds per measurement (default 3)")
     parser.add_argument("--simulate", action="store_true",
                         help="run under Numba's CUDA simulator: tiny shapes, one step, no PyTorch")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the rows (and the settings) to PATH as JSON")
+    parser.add_argument("--no-plan", action="store_true",
+                        help="train without the step memory plan (NUMBACNN_CUDA_PLAN=0): the 'before' counts")
+    parser.add_argument("--graph", action="store_true",
+                        help="train through the step graph (NUMBACNN_CUDA_GRAPH=1; CUDA graphs where the "
+                             "driver can capture them)")
     args = parser.parse_args(argv)
     if args.simulate:
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # read when Numba is first imported, just below
+    if args.no_plan:
+        os.environ["NUMBACNN_CUDA_PLAN"] = "0"
+    if args.graph:
+        os.environ["NUMBACNN_CUDA_GRAPH"] = "1"
     import numbacnn
 
     try:
@@ -158,11 +196,35 @@ def main(argv=None):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_cpu, for PyTorch's models
     results = []
     for name, batch in rows:
-        ours = numbacnn_rate(name, batch, shapes[name], *timing)
+        ours, counts = numbacnn_rate(name, batch, shapes[name], *timing)
         theirs = torch_rate(name, batch, shapes[name], *timing) if torch is not None else None
-        results.append((name, batch, ours, theirs))
+        results.append((name, batch, ours, theirs, counts))
     print(_table(results), flush=True)
+    if args.json:
+        _write_json(args, results, torch)
     return 0
+
+
+def _write_json(args, results, torch):
+    from numba import cuda
+
+    from numbacnn.kernels.cuda import graph
+
+    device = "Numba's CUDA simulator" if args.simulate else (
+        torch.cuda.get_device_name() if torch is not None else str(cuda.get_current_device().name))
+    report = {
+        "device": device, "simulated": bool(args.simulate), "seconds": args.seconds,
+        "memory_plan": not args.no_plan, "step_graph": bool(args.graph),
+        "graph_capture": graph.capture_unavailable_reason() or "available",
+        "torch": getattr(torch, "__version__", None),
+        "rows": [{"model": name, "batch": batch, "numbacnn_images_per_s": ours, "torch_images_per_s": theirs,
+                  "ratio": ours / theirs if theirs else None,
+                  **{f"{when}_step": counts[when] for when in ("first", "steady")},
+                  "plan": counts.get("plan"), "graph": counts.get("graph")}
+                 for name, batch, ours, theirs, counts in results],
+    }
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -167,7 +167,8 @@ class PReLU(Layer):
             order = np.argsort(aidx, kind="stable").astype(np.int64)
             ptr = np.concatenate([[0], np.cumsum(np.bincount(aidx, minlength=a))]).astype(np.int64)
             k = ops()
-            self._index = (key, k.to_device(aidx.astype(np.int64)), k.to_device(ptr), k.to_device(order))
+            with k.persistent():  # kept across steps: not buffers of a step's memory plan
+                self._index = (key, k.to_device(aidx.astype(np.int64)), k.to_device(ptr), k.to_device(order))
         return self._index[1:]
 
     def forward(self, x, training=False):

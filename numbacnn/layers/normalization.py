@@ -192,7 +192,9 @@ class _GroupedNormalization(Layer):
     def _gamma_beta(self, size, dtype):
         k = ops()
         if self._constants is None or self._constants[0] != (size, dtype, k.__name__):
-            self._constants = ((size, dtype, k.__name__), k.full((size,), 1, dtype), k.zeros((size,), dtype))
+            with k.persistent():  # kept across steps: not buffers of a step's memory plan
+                self._constants = ((size, dtype, k.__name__), k.full((size,), 1, dtype),
+                                   k.zeros((size,), dtype))
         _, ones, zeros = self._constants
         gamma = self.gamma.value.reshape(-1) if self.gamma is not None else ones
         beta = self.beta.value.reshape(-1) if self.beta is not None else zeros

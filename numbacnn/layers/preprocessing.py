@@ -121,9 +121,10 @@ class _Resampler:
     def __init__(self, h_taps, w_taps, in_h, in_w, fill_value=0.0):
         k = ops()
         self.fill_value = float(fill_value)
-        self.forward_taps = tuple(k.to_device(a) for a in (*h_taps, *w_taps))
-        self.backward_taps = tuple(k.to_device(a) for a in (*transpose_taps(*h_taps, in_h),
-                                                           *transpose_taps(*w_taps, in_w)))
+        with k.persistent():  # kept across steps: not buffers of a step's memory plan
+            self.forward_taps = tuple(k.to_device(a) for a in (*h_taps, *w_taps))
+            self.backward_taps = tuple(k.to_device(a) for a in (*transpose_taps(*h_taps, in_h),
+                                                               *transpose_taps(*w_taps, in_w)))
 
     def forward(self, x):
         return ops().resample(x, *self.forward_taps, self.fill_value)
@@ -218,8 +219,9 @@ class Rescaling(Layer):
         key = (shape[-1], x.dtype)
         if self._params is None or self._params[0] != key:
             a, b = self._coefficients(shape)
-            self._params = (key, k.to_device(a.astype(x.dtype)), k.to_device(b.astype(x.dtype)),
-                            k.to_device(np.zeros(a.shape, x.dtype)))
+            with k.persistent():  # kept across steps: not buffers of a step's memory plan
+                self._params = (key, k.to_device(a.astype(x.dtype)), k.to_device(b.astype(x.dtype)),
+                                k.to_device(np.zeros(a.shape, x.dtype)))
         _, a, b, zero = self._params
         if training:
             self._cache = (a, zero)
@@ -374,7 +376,8 @@ class Normalization(Layer):
         key = (tuple(x.shape)[self._first_kept(x.ndim):], x.dtype)
         if self._params is None or self._params[0] != key:
             mean, denom = self._coefficients(tuple(x.shape), np.dtype(x.dtype))
-            self._params = (key, k.to_device(mean), k.to_device(denom), k.to_device(np.zeros_like(mean)))
+            with k.persistent():  # kept across steps: not buffers of a step's memory plan
+                self._params = (key, k.to_device(mean), k.to_device(denom), k.to_device(np.zeros_like(mean)))
         _, mean, denom, zero = self._params
         if training:
             self._cache = (denom, zero)

@@ -256,7 +256,7 @@ class Trainer:
                              "training batches are (x, y) or (x, y, sample_weight)")
         xs, ys, sws = self.model._prepare_data(x, y, sample_weight)
         if self._replica is None:
-            logs = self.model._train_step(self.model._place_inputs(xs), ys, sws)
+            logs = self.model._train_step(xs, ys, sws)  # copied to the device inside the step
         else:
             n_global = len(xs[0])
             xs, ys, sws = (self._replica.shard_arrays(a) for a in (xs, ys, sws))

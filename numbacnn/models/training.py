@@ -18,6 +18,7 @@ and stay there; on CUDA only the batches cross the bus, and what the caller gets
 losses, metrics) is copied to the host.
 """
 
+import contextlib
 import math
 import warnings
 
@@ -180,6 +181,38 @@ class TrainingMixin:
         if self.optimizer is not None:
             self.optimizer.place(k)
         self._device = device
+
+    @contextlib.contextmanager
+    def _device_step(self, kind, xs, use_graph=True):
+        """``with self._device_step(kind, xs) as xs:`` one step of ``kind`` ('train', 'test', 'predict')
+        on the batch ``xs``. On CUDA it runs under the memory plan of (kind, batch shapes), so that steps
+        after the first create no device arrays (``kernels.cuda.memory``; off with NUMBACNN_CUDA_PLAN=0),
+        and with NUMBACNN_CUDA_GRAPH=1 a training step also under its step graph
+        (``kernels.cuda.graph``), the batch then copied into the step's own buffer. Elsewhere, ``xs``."""
+        if self._device != "cuda":
+            yield xs
+            return
+        from ..kernels.cuda import graph as step_graph
+        from ..kernels.cuda import launch, memory
+
+        if not memory.plans_enabled():
+            yield xs
+            return
+        key = (kind, tuple(tuple(int(d) for d in x.shape) for x in xs))
+        plans = self.__dict__.setdefault("_step_plans", {})
+        if key not in plans:
+            while len(plans) >= 8:  # a changing batch shape would otherwise keep every plan's buffers
+                plans.pop(next(iter(plans)))
+            shapes = ", ".join("x".join(map(str, shape)) for shape in key[1])
+            plan = memory.StepPlan(f"{self.name} {kind} {shapes}")
+            plans[key] = (plan, step_graph.StepGraph(plan.name) if kind == "train" else None)
+        plan, graph = plans[key]
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(plan.step())
+            if use_graph and graph is not None and step_graph.graphs_enabled():
+                stack.enter_context(graph.step())
+                xs = [launch.restage(x) if launch.is_device_array(x) else x for x in xs]
+            yield xs
 
     def _place_inputs(self, xs):
         """A batch (a list, one array per input) on the model's device: copies on the GPU, the arrays
@@ -358,8 +391,9 @@ class TrainingMixin:
         return y_pred if isinstance(y_pred, list) else [y_pred]
 
     def _train_step(self, xs, ys, sws=None, sync=None):
-        """Forward, loss, backward and one optimizer update on a batch (``xs`` on the model's device,
-        ``ys`` and ``sws`` on the host); returns the running logs.
+        """Forward, loss, backward and one optimizer update on a batch (``xs`` on the model's device or on
+        the host, where they are copied over inside the step; ``ys`` and ``sws`` on the host); returns the
+        running logs.
 
         ``sync`` is the hook of data-parallel training (:mod:`numbacnn.distribution`): called as
         ``sync(trainable_weights, loss)`` after the backward pass, it replaces each rank's gradients
@@ -383,8 +417,15 @@ class TrainingMixin:
         return self._train_step_body(xs, ys, sws, sync)
 
     def _train_step_body(self, xs, ys, sws, sync):
-        k = ops()
         trainable = self.trainable_weights
+        if trainable and not self.optimizer.built:  # its slots outlive the step: not from the step's plan
+            self.optimizer.build(trainable)
+        # Data-parallel training reads and writes gradients outside the kernels: no step graph around it.
+        with self._device_step("train", xs, use_graph=sync is None) as xs:
+            return self._train_step_on(self._place_inputs(xs), ys, sws, sync, trainable)
+
+    def _train_step_on(self, xs, ys, sws, sync, trainable):
+        k = ops()
         for w in trainable:
             k.fill(w.grad, 0)
         preds = self._as_list(self.forward(xs, training=True))
@@ -430,6 +471,10 @@ class TrainingMixin:
         return self._metric_results()
 
     def _test_step(self, xs, ys, sws=None):
+        with self._device_step("test", xs) as xs:
+            return self._test_step_on(xs, ys, sws)
+
+    def _test_step_on(self, xs, ys, sws):
         preds = self._as_list(self.forward(self._place_inputs(xs), training=False))
         total, per_output = 0.0, []
         for i, (out, y, y_pred) in enumerate(zip(self._compiled, ys, preds)):
@@ -457,7 +502,7 @@ class TrainingMixin:
         self._require_compiled("train_on_batch")
         xs, ys, sws = self._prepare_data(x, y, sample_weight, class_weight)
         self._reset_metrics()
-        logs = self._train_step(self._place_inputs(xs), ys, sws)
+        logs = self._train_step(xs, ys, sws)  # the batch is copied over inside the step, into its plan
         return self._format_logs(logs, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
@@ -601,8 +646,9 @@ class TrainingMixin:
         outs = None
         for i in range(steps):
             sl = slice(i * batch_size, (i + 1) * batch_size)
-            ys = self._as_list(self._outputs_to_host(
-                self.forward(self._place_inputs([v[sl] for v in xs]), training=False)))
+            with self._device_step("predict", [v[sl] for v in xs]) as batch:
+                ys = self._as_list(self._outputs_to_host(
+                    self.forward(self._place_inputs(batch), training=False)))
             if outs is None:
                 outs = [np.empty((n,) + y.shape[1:], dtype=y.dtype) for y in ys]
             for out, y in zip(outs, ys):

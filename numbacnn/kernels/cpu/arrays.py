@@ -6,13 +6,14 @@ above the kernels moves data and accumulates gradients the same way on both devi
 did inline before.
 """
 
+import contextlib
 import sys
 
 import numpy as np
 
 __all__ = ["BatchStager", "add", "add_into", "arrays_of", "blend_into", "clip", "contiguous", "copy_into",
-           "empty", "fill", "full", "host_copy", "moveaxis", "scale", "sum_squares", "to_device", "to_host",
-           "weight_decay_into", "zeros", "zeros_like"]
+           "empty", "fill", "full", "host_copy", "moveaxis", "persistent", "scale", "sum_squares",
+           "to_device", "to_host", "weight_decay_into", "zeros", "zeros_like"]
 
 
 def arrays_of(a):
@@ -50,6 +51,12 @@ def host_copy(a):
     if _on_device(a):
         return a.copy_to_host()
     return np.array(a, copy=True)
+
+
+def persistent():
+    """``with persistent():`` marks arrays that outlive a training step (nothing to do on the CPU; on CUDA
+    they are kept out of the step's memory plan)."""
+    return contextlib.nullcontext()
 
 
 def empty(shape, dtype):

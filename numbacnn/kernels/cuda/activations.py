@@ -158,14 +158,14 @@ def _forward_in_place(x, kind, p0=0.0, p1=0.0, p2=0.0):
     """x = f(x) in place (each thread reads its element before writing it)."""
     blocks, threads = launch.grid(x.size)
     flat = x.reshape(-1)
-    _forward[blocks, threads, launch.stream()](flat, flat, int(kind), float(p0), float(p1), float(p2))
+    launch.at(_forward, blocks, threads)(flat, flat, int(kind), float(p0), float(p1), float(p2))
 
 
 def activation_forward(x, kind, p0=0.0, p1=0.0, p2=0.0):
     """x (any shape) -> f(x), same shape and dtype; ``kind`` is one of the ACT_* constants."""
     y = launch.empty(x.shape, x.dtype)
     blocks, threads = launch.grid(x.size)
-    _forward[blocks, threads, launch.stream()](x.reshape(-1), y.reshape(-1), int(kind), float(p0), float(p1),
+    launch.at(_forward, blocks, threads)(x.reshape(-1), y.reshape(-1), int(kind), float(p0), float(p1),
                                                float(p2))
     return y
 
@@ -174,7 +174,7 @@ def activation_backward(grad, z, a, kind, p0=0.0, p1=0.0, p2=0.0):
     """grad, z = pre-activation, a = f(z) (same shape) -> grad * f'(z), z's dtype."""
     dz = launch.empty(z.shape, z.dtype)
     blocks, threads = launch.grid(z.size)
-    _backward[blocks, threads, launch.stream()](grad.reshape(-1), z.reshape(-1), a.reshape(-1),
+    launch.at(_backward, blocks, threads)(grad.reshape(-1), z.reshape(-1), a.reshape(-1),
                                                 dz.reshape(-1), int(kind), float(p0), float(p1), float(p2))
     return dz
 
@@ -228,7 +228,7 @@ def softmax_forward(x, axis=-1):
     y = launch.empty(x.shape, x.dtype)
     x3, y3 = _as_pkq(x, axis), _as_pkq(y, axis)
     blocks, threads = launch.grid(x3.shape[0] * x3.shape[2])
-    _softmax_rows[blocks, threads, launch.stream()](x3, y3)
+    launch.at(_softmax_rows, blocks, threads)(x3, y3)
     return y
 
 
@@ -237,7 +237,7 @@ def softmax_backward(grad, a, axis=-1):
     dz = launch.empty(a.shape, a.dtype)
     a3 = _as_pkq(a, axis)
     blocks, threads = launch.grid(a3.shape[0] * a3.shape[2])
-    _softmax_backward_rows[blocks, threads, launch.stream()](_as_pkq(grad, axis), a3, _as_pkq(dz, axis))
+    launch.at(_softmax_backward_rows, blocks, threads)(_as_pkq(grad, axis), a3, _as_pkq(dz, axis))
     return dz
 
 
@@ -280,7 +280,7 @@ def log_softmax_forward(x, axis=-1):
     y = launch.empty(x.shape, x.dtype)
     x3, y3 = _as_pkq(x, axis), _as_pkq(y, axis)
     blocks, threads = launch.grid(x3.shape[0] * x3.shape[2])
-    _log_softmax_rows[blocks, threads, launch.stream()](x3, y3)
+    launch.at(_log_softmax_rows, blocks, threads)(x3, y3)
     return y
 
 
@@ -289,7 +289,7 @@ def log_softmax_backward(grad, a, axis=-1):
     dz = launch.empty(a.shape, a.dtype)
     a3 = _as_pkq(a, axis)
     blocks, threads = launch.grid(a3.shape[0] * a3.shape[2])
-    _log_softmax_backward_rows[blocks, threads, launch.stream()](_as_pkq(grad, axis), a3, _as_pkq(dz, axis))
+    launch.at(_log_softmax_backward_rows, blocks, threads)(_as_pkq(grad, axis), a3, _as_pkq(dz, axis))
     return dz
 
 
@@ -335,7 +335,7 @@ def prelu_forward(x, alpha, aidx):
     """x (N,...) with K = prod(x.shape[1:]), alpha (A,), aidx (K,) -> y = max(x, 0) + alpha * min(x, 0)."""
     y = launch.empty(x.shape, x.dtype)
     blocks, threads = launch.grid(x.size)
-    _prelu[blocks, threads, launch.stream()](x.reshape(-1), alpha, aidx, y.reshape(-1))
+    launch.at(_prelu, blocks, threads)(x.reshape(-1), alpha, aidx, y.reshape(-1))
     return y
 
 
@@ -343,11 +343,11 @@ def prelu_backward(x, grad, alpha, aidx, group_ptr, group_pos):
     """x, grad (N,...), alpha (A,), aidx (K,), group_ptr (A+1,), group_pos (K,) -> dx, dalpha (A,) float64."""
     dx = launch.empty(x.shape, x.dtype)
     blocks, threads = launch.grid(x.size)
-    _prelu_input_grad[blocks, threads, launch.stream()](x.reshape(-1), grad.reshape(-1), alpha, aidx,
+    launch.at(_prelu_input_grad, blocks, threads)(x.reshape(-1), grad.reshape(-1), alpha, aidx,
                                                         dx.reshape(-1))
     n = x.shape[0]
     dalpha = launch.empty(alpha.shape[0], np.float64)
     blocks, threads = launch.grid(alpha.shape[0])
-    _prelu_alpha_grad[blocks, threads, launch.stream()](x.reshape(n, -1), grad.reshape(n, -1), group_ptr,
+    launch.at(_prelu_alpha_grad, blocks, threads)(x.reshape(n, -1), grad.reshape(n, -1), group_ptr,
                                                         group_pos, dalpha)
     return dx, dalpha

@@ -14,8 +14,8 @@ from ..cpu.arrays import arrays_of
 from . import launch
 
 __all__ = ["BatchStager", "add", "add_into", "arrays_of", "blend_into", "clip", "contiguous", "copy_into",
-           "empty", "fill", "full", "host_copy", "moveaxis", "scale", "sum_squares", "to_device", "to_host",
-           "weight_decay_into", "zeros", "zeros_like"]
+           "empty", "fill", "full", "host_copy", "moveaxis", "persistent", "scale", "sum_squares",
+           "to_device", "to_host", "weight_decay_into", "zeros", "zeros_like"]
 
 _RANK = 6  # moveaxis: shapes padded with leading 1s to this rank
 _REDUCE_THREADS = 256  # threads of a sum_squares block (its shared-memory tree)
@@ -84,11 +84,12 @@ def _clip(src, lo, hi, out):
 
 
 @cuda.jit(cache=True)
-def _weight_decay(w, decay, lr):
-    """w (M,) -= w * decay * lr (decay, lr of w's dtype)."""
+def _weight_decay(w, h):
+    """w (M,) -= w * decay * lr, h (2,) = (decay, lr) of w's dtype (in memory: lr changes at every step of
+    a schedule, and a replayed step graph reads it from there)."""
     i = cuda.grid(1)
     if i < w.shape[0]:
-        w[i] = w[i] - w[i] * decay * lr
+        w[i] = w[i] - w[i] * h[0] * h[1]
 
 
 @cuda.jit(cache=True)
@@ -135,7 +136,7 @@ def _flat(a):
 def _launch(kernel, n, *args):
     if n:
         blocks, threads = launch.grid(n)
-        kernel[blocks, threads, launch.stream()](*args)
+        launch.at(kernel, blocks, threads)(*args)
 
 
 def _is_device(a):
@@ -154,7 +155,7 @@ def to_device(a):
     """``a`` on the GPU: a device array as is, a host array copied over (C-contiguous)."""
     if _is_device(a):
         return a
-    return cuda.to_device(_host_c(a), stream=launch.stream())
+    return launch.upload(_host_c(a))
 
 
 def to_host(a):
@@ -164,6 +165,7 @@ def to_host(a):
         return a
     if not _is_device(a):
         return np.asarray(a)
+    launch.before_read()
     stream = launch.stream()
     host = a.copy_to_host(stream=stream)
     stream.synchronize()
@@ -178,6 +180,12 @@ def host_copy(a):
 
 
 # ----- allocating ----------------------------------------------------------------------------------------
+def persistent():
+    """``with persistent():`` the arrays made inside outlive the step (a layer's cached constants), so
+    they are new device arrays, never buffers of the step's memory plan (``kernels.cuda.memory``)."""
+    return launch.unplanned()
+
+
 def empty(shape, dtype):
     """An uninitialised device array."""
     return launch.empty(shape, np.dtype(dtype))
@@ -205,7 +213,7 @@ def contiguous(x, dtype=None):
     one, a converted copy when its dtype differs; host arrays are copied over."""
     dtype = np.dtype(x.dtype if dtype is None else dtype)
     if not _is_device(x):
-        return cuda.to_device(_host_c(x, dtype), stream=launch.stream())
+        return launch.upload(_host_c(x, dtype))
     if not x.is_c_contiguous():
         raise ValueError(f"contiguous: the device array of shape {tuple(x.shape)} is not C-contiguous")
     if x.dtype == dtype:
@@ -226,9 +234,8 @@ def copy_into(dst, src):
     if not _is_device(src):
         host = np.empty(tuple(dst.shape), dtype=dst.dtype)
         host[...] = src
-        stream = launch.stream()
-        dst.copy_to_device(host, stream=stream)
-        stream.synchronize()  # host is a temporary: it must not go before the copy is done
+        launch.copy_from_host(dst, host)
+        launch.stream().synchronize()  # host is a temporary: it must not go before the copy is done
         return
     _check_same_size("copy_into", dst, src)
     _launch(_cast, dst.size, _flat(src), _flat(dst))
@@ -258,8 +265,7 @@ def blend_into(dst, src, a, b):
 
 def weight_decay_into(w, decay, lr):
     """w -= w * decay * lr in w's dtype, in place (decoupled weight decay)."""
-    t = w.dtype.type
-    _launch(_weight_decay, w.size, _flat(w), t(decay), t(lr))
+    _launch(_weight_decay, w.size, _flat(w), launch.upload(np.array([decay, lr], dtype=w.dtype)))
 
 
 # ----- new arrays ----------------------------------------------------------------------------------------
@@ -302,7 +308,7 @@ def sum_squares(a):
     if a.size:
         threads = min(_REDUCE_THREADS, max(32, 1 << (int(a.size) - 1).bit_length()))
         blocks = min(launch.blocks(a.size, threads), 1024)
-        _sum_squares[blocks, threads, launch.stream()](_flat(a), total)
+        launch.at(_sum_squares, blocks, threads)(_flat(a), total)
     return float(to_host(total)[0])
 
 
@@ -326,7 +332,7 @@ class BatchStager:
         self.x = x
         shape = (min(int(batch_size), len(x)),) + tuple(x.shape[1:])
         self._pinned = [cuda.pinned_array(shape, dtype=x.dtype) for _ in range(2)]
-        self._device = [cuda.device_array(shape, dtype=x.dtype) for _ in range(2)]
+        self._device = [launch.allocate(shape, x.dtype) for _ in range(2)]
         self._copied = [cuda.event() for _ in range(2)]
         self._released = [cuda.event() for _ in range(2)]
         self._stream = cuda.stream()

@@ -156,7 +156,7 @@ def _no_bias(dtype):
     """The stand-in bias (never read) for ``dtype``: kernels take arrays, not None."""
     key = np.dtype(dtype).str
     if key not in _NO_BIAS:
-        _NO_BIAS[key] = launch.empty((1,), dtype)
+        _NO_BIAS[key] = launch.allocate((1,), dtype)  # kept for good: never a step's buffer
     return _NO_BIAS[key]
 
 
@@ -175,15 +175,15 @@ def matmul(a, b, out, trans_a=False, trans_b=False, accumulate=False, bias=None)
     if not has_bias:  # a kernel argument cannot be None on a GPU (the simulator alone takes it)
         bias = _no_bias(out.dtype)
     if splits == 1:
-        _gemm[blocks, (_TILE, _TILE), launch.stream()](a, b, bias, has_bias, out.reshape((1, m, n)),
+        launch.at(_gemm, blocks, (_TILE, _TILE))(a, b, bias, has_bias, out.reshape((1, m, n)),
                                                        bool(trans_a), bool(trans_b), bool(accumulate),
                                                        k_chunk)
         return out
     partial = workspace_take((splits, m, n), out.dtype)
-    _gemm[blocks, (_TILE, _TILE), launch.stream()](a, b, bias, False, partial, bool(trans_a), bool(trans_b),
+    launch.at(_gemm, blocks, (_TILE, _TILE))(a, b, bias, False, partial, bool(trans_a), bool(trans_b),
                                                    False, k_chunk)
     grid, threads = launch.grid(m * n)
-    _sum_splits[grid, threads, launch.stream()](partial, bias, has_bias, out, bool(accumulate))
+    launch.at(_sum_splits, grid, threads)(partial, bias, has_bias, out, bool(accumulate))
     workspace_give(partial)  # the kernels queued on the stream use it before any next taker
     return out
 
@@ -243,8 +243,8 @@ def column_sums(g, out, accumulate=False):
     m, n = g.shape
     chunks = min(_SUM_CHUNKS, launch.blocks(m, _SUM_ROWS))
     partial = workspace_take((chunks, n), np.float64)
-    _column_partials[(launch.blocks(n, _TILE), chunks), (_TILE, _TILE), launch.stream()](g, partial)
+    launch.at(_column_partials, (launch.blocks(n, _TILE), chunks), (_TILE, _TILE))(g, partial)
     blocks, threads = launch.grid(n)
-    _column_totals[blocks, threads, launch.stream()](partial, out, bool(accumulate))
+    launch.at(_column_totals, blocks, threads)(partial, out, bool(accumulate))
     workspace_give(partial)
     return out

@@ -120,12 +120,12 @@ def _launch_im2col(x5, cols, ksize, strides, dilation, pad, out):
     tx = _pow2_at_least(width, 32)
     ty = _pow2_at_least(rows, launch.THREADS // tx)
     blocks = (launch.blocks(width, tx), min(_MAX_BLOCKS_Y, launch.blocks(rows, ty)))
-    _im2col[blocks, (tx, ty), launch.stream()](x5, cols, ksize, strides, dilation, pad, out)
+    launch.at(_im2col, blocks, (tx, ty))(x5, cols, ksize, strides, dilation, pad, out)
 
 
 def _launch_col2im(cols, dx5, ksize, strides, dilation, pad, out):
     blocks, threads = launch.grid(dx5.size)
-    _col2im[blocks, threads, launch.stream()](cols, dx5, ksize, strides, dilation, pad, out)
+    launch.at(_col2im, blocks, threads)(cols, dx5, ksize, strides, dilation, pad, out)
 
 
 def _shape(a):

@@ -165,7 +165,7 @@ def depthwise_forward(x, w, b=None, strides=None, dilation=None, pad_before=None
             raise ValueError(f"depthwise_forward: {name} has {_shape(a)[0]} values for {f} output channels")
     y = launch.empty((xshape[0],) + out + (f,), x4.dtype)
     blocks, threads = launch.grid(y.size)
-    _forward[blocks, threads, launch.stream()](x4, w4, y if b is None else b, b is not None, y, strides,
+    launch.at(_forward, blocks, threads)(x4, w4, y if b is None else b, b is not None, y, strides,
                                                dilation, pb)
     if scale is not None:
         _affine_in_place(y.reshape((int(y.size) // f, f)), scale, shift)
@@ -189,7 +189,7 @@ def depthwise_backward_input(grad, w, input_shape, strides=None, dilation=None, 
         raise ValueError(f"depthwise_backward_input: gradient {_shape(grad)} does not match input "
                          f"{input_shape} and kernel {wshape}")
     blocks, threads = launch.grid(dx.size)
-    _backward_input[blocks, threads, launch.stream()](_as4d(grad, rank), w.reshape(ksize + (c, m)), dx,
+    launch.at(_backward_input, blocks, threads)(_as4d(grad, rank), w.reshape(ksize + (c, m)), dx,
                                                       strides, dilation, pb)
     return dx.reshape(input_shape)
 
@@ -212,9 +212,9 @@ def depthwise_backward_weights(x, grad, kernel_size, strides=None, dilation=None
     parts = max(1, min(_PARTS, n * out[0]))
     partial = launch.empty((parts,) + ksize + (c, m), x4.dtype)
     blocks, threads = launch.grid(partial.size)
-    _backward_weights[blocks, threads, launch.stream()](x4, _as4d(grad, rank), partial, strides, dilation, pb)
+    launch.at(_backward_weights, blocks, threads)(x4, _as4d(grad, rank), partial, strides, dilation, pb)
     dw = launch.empty(ksize + (c, m), x4.dtype)
     size = int(dw.size)
     blocks, threads = launch.grid(size)
-    _sum_parts[blocks, threads, launch.stream()](partial.reshape((parts, size)), dw.reshape(size))
+    launch.at(_sum_parts, blocks, threads)(partial.reshape((parts, size)), dw.reshape(size))
     return dw.reshape(tuple(int(k) for k in kernel_size) + (c, m))

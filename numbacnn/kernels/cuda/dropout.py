@@ -65,7 +65,7 @@ def dropout_forward(x, uniform, rate):
     y = launch.empty(shape, x.dtype)
     mask = launch.empty(shape, x.dtype)
     blocks, threads = launch.grid(x.size)
-    _dropout[blocks, threads, launch.stream()](
+    launch.at(_dropout, blocks, threads)(
         x.reshape(-1), uniform.reshape(-1), tuple([1] * pad + _c_strides(shape)), (1,) * pad + shape,
         tuple([0] * pad + u_strides), 1.0 - float(rate), y.reshape(-1), mask.reshape(-1))
     return y, mask
@@ -75,7 +75,7 @@ def dropout_backward(grad, mask):
     """grad, mask (same shape) -> grad * mask, mask's dtype."""
     out = launch.empty(mask.shape, mask.dtype)
     blocks, threads = launch.grid(mask.size)
-    _multiply[blocks, threads, launch.stream()](grad.reshape(-1), mask.reshape(-1), out.reshape(-1))
+    launch.at(_multiply, blocks, threads)(grad.reshape(-1), mask.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -110,7 +110,7 @@ def gaussian_noise_forward(x, normal, stddev):
     """x, standard normal draws (same shape) -> y = x + stddev * normal."""
     y = launch.empty(x.shape, x.dtype)
     blocks, threads = launch.grid(x.size)
-    _add_noise[blocks, threads, launch.stream()](x.reshape(-1), normal.reshape(-1), x.dtype.type(stddev),
+    launch.at(_add_noise, blocks, threads)(x.reshape(-1), normal.reshape(-1), x.dtype.type(stddev),
                                                  y.reshape(-1))
     return y
 
@@ -120,7 +120,7 @@ def gaussian_dropout_forward(x, normal, stddev):
     y = launch.empty(x.shape, x.dtype)
     mask = launch.empty(x.shape, x.dtype)
     blocks, threads = launch.grid(x.size)
-    _multiply_noise[blocks, threads, launch.stream()](x.reshape(-1), normal.reshape(-1), x.dtype.type(stddev),
+    launch.at(_multiply_noise, blocks, threads)(x.reshape(-1), normal.reshape(-1), x.dtype.type(stddev),
                                                       y.reshape(-1), mask.reshape(-1))
     return y, mask
 
@@ -129,6 +129,6 @@ def activity_regularization_backward(x, grad, l1, l2, batch):
     """x, grad (same shape) -> grad + d/dx of (l1 * sum|x| + l2 * sum x^2) / batch, x's dtype."""
     dx = launch.empty(x.shape, x.dtype)
     blocks, threads = launch.grid(x.size)
-    _activity_grad[blocks, threads, launch.stream()](x.reshape(-1), grad.reshape(-1), float(l1) / batch,
+    launch.at(_activity_grad, blocks, threads)(x.reshape(-1), grad.reshape(-1), float(l1) / batch,
                                                      float(l2) / batch, dx.reshape(-1))
     return dx

@@ -32,7 +32,7 @@ __all__ = ["FILL_REFLECT", "FILL_WRAP", "FILL_CONSTANT", "FILL_NEAREST", "INTERP
 
 def _launch(kernel, n, *args):
     blocks, threads = launch.grid(n)
-    kernel[blocks, threads, launch.stream()](*args)
+    launch.at(kernel, blocks, threads)(*args)
 
 
 @cuda.jit(device=True)

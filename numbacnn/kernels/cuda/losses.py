@@ -45,7 +45,7 @@ def _per_row(kernel, pred, *args):
     loss = launch.empty(pred.shape[0], pred.dtype)
     grad = launch.empty(pred.shape, pred.dtype)
     blocks, threads = launch.grid(pred.shape[0])
-    kernel[blocks, threads, launch.stream()](pred, *args, loss, grad)
+    launch.at(kernel, blocks, threads)(pred, *args, loss, grad)
     return loss, grad
 
 

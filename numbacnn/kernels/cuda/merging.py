@@ -102,7 +102,7 @@ def _no_winner():
 def _launch(kernel, n, *args):
     if n:
         blocks, threads = launch.grid(n)
-        kernel[blocks, threads, launch.stream()](*args)
+        launch.at(kernel, blocks, threads)(*args)
 
 
 def merge_pair(a, b, kind, out_shape, out=None, winner=None, index=0):

@@ -24,7 +24,7 @@ _BLOCKS = 512  # row blocks B (at most M) of a reduction: B * C threads sum, the
 
 def _launch(kernel, n, *args):
     blocks, threads = launch.grid(n)
-    kernel[blocks, threads, launch.stream()](*args)
+    launch.at(kernel, blocks, threads)(*args)
 
 
 def _channels(n):

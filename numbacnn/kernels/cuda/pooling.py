@@ -27,7 +27,7 @@ __all__ = [
 
 def _launch(kernel, n, *args):
     blocks, threads = launch.grid(n)
-    kernel[blocks, threads, launch.stream()](*args)
+    launch.at(kernel, blocks, threads)(*args)
 
 
 def _ints(values):

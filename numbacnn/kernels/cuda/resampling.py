@@ -52,7 +52,7 @@ def upsample_nearest_forward(x, size):
     n, d, h, w, c = _shape(x)
     y = launch.empty((n, d * sd, h * sh, w * sw, c), x.dtype)
     blocks, threads = launch.grid(y.size)
-    _nearest5[blocks, threads, launch.stream()](x, y, sd, sh, sw)
+    launch.at(_nearest5, blocks, threads)(x, y, sd, sh, sw)
     return y
 
 
@@ -65,7 +65,7 @@ def upsample_nearest_backward(grad, size):
                          f"size {size}")
     dx = launch.empty((n, od // sd, oh // sh, ow // sw, c), grad.dtype)
     blocks, threads = launch.grid(dx.size)
-    _nearest5_grad[blocks, threads, launch.stream()](grad, dx, sd, sh, sw, dx.dtype.type(0))
+    launch.at(_nearest5_grad, blocks, threads)(grad, dx, sd, sh, sw, dx.dtype.type(0))
     return dx
 
 
@@ -120,7 +120,7 @@ def _bilinear_grad(g, dx, ylo, yhi, ylerp, yfirst, ylast, xlo, xhi, xlerp, xfirs
 
 
 def _tables(in_size, out_size, dtype):
-    return tuple(cuda.to_device(a, stream=launch.stream()) for a in bilinear_table(in_size, out_size, dtype))
+    return tuple(launch.upload(np.ascontiguousarray(a)) for a in bilinear_table(in_size, out_size, dtype))
 
 
 def upsample_bilinear_forward(x, out_size):
@@ -132,7 +132,7 @@ def upsample_bilinear_forward(x, out_size):
     xlo, xhi, xlerp, _, _ = _tables(w, ow, dtype)
     y = launch.empty((n, oh, ow, c), dtype)
     blocks, threads = launch.grid(y.size)
-    _bilinear[blocks, threads, launch.stream()](x, y, ylo, yhi, ylerp, xlo, xhi, xlerp)
+    launch.at(_bilinear, blocks, threads)(x, y, ylo, yhi, ylerp, xlo, xhi, xlerp)
     return y
 
 
@@ -148,7 +148,7 @@ def upsample_bilinear_backward(grad, input_shape):
     xtab = _tables(w, gshape[2], dtype)
     dx = launch.empty((n, h, w, c), dtype)
     blocks, threads = launch.grid(dx.size)
-    _bilinear_grad[blocks, threads, launch.stream()](grad, dx, *ytab, *xtab, dtype.type(0), dtype.type(1))
+    launch.at(_bilinear_grad, blocks, threads)(grad, dx, *ytab, *xtab, dtype.type(0), dtype.type(1))
     return dx
 
 
@@ -181,7 +181,7 @@ def channels_take(x, start, stop):
     k = stop - start
     y = launch.empty(shape[:-1] + (k,), x.dtype)
     blocks, threads = launch.grid(y.size)
-    _take[blocks, threads, launch.stream()](x.reshape((int(x.size) // c, c)),
+    launch.at(_take, blocks, threads)(x.reshape((int(x.size) // c, c)),
                                             y.reshape((int(y.size) // k, k)), int(start))
     return y
 
@@ -198,7 +198,7 @@ def channels_join(parts):
     start = 0
     for p, s in zip(parts, shapes):
         blocks, threads = launch.grid(p.size)
-        _put[blocks, threads, launch.stream()](p.reshape((int(p.size) // s[-1], s[-1])), y2, start)
+        launch.at(_put, blocks, threads)(p.reshape((int(p.size) // s[-1], s[-1])), y2, start)
         start += s[-1]
     return y
 
@@ -217,5 +217,5 @@ def channels_add(y, b):
     if _shape(b) != (c,):
         raise ValueError(f"channels_add: {_shape(b)[0]} values for {c} channels")
     blocks, threads = launch.grid(y.size)
-    _add_rows[blocks, threads, launch.stream()](y.reshape((int(y.size) // c, c)), b)
+    launch.at(_add_rows, blocks, threads)(y.reshape((int(y.size) // c, c)), b)
     return y

@@ -43,7 +43,7 @@ def zero_pad_forward(x, padding):
     n, d, h, w, c = x.shape
     y = launch.empty((n, d + d0 + d1, h + h0 + h1, w + w0 + w1, c), x.dtype)
     blocks, threads = launch.grid(y.size)
-    _pad5[blocks, threads, launch.stream()](x, y, int(d0), int(h0), int(w0))
+    launch.at(_pad5, blocks, threads)(x, y, int(d0), int(h0), int(w0))
     return y
 
 
@@ -53,5 +53,5 @@ def zero_pad_backward(grad, padding):
     n, od, oh, ow, c = grad.shape
     dx = launch.empty((n, od - d0 - d1, oh - h0 - h1, ow - w0 - w1, c), grad.dtype)
     blocks, threads = launch.grid(dx.size)
-    _crop5[blocks, threads, launch.stream()](grad, dx, int(d0), int(h0), int(w0))
+    launch.at(_crop5, blocks, threads)(grad, dx, int(d0), int(h0), int(w0))
     return dx

@@ -10,6 +10,9 @@ Device arrays have no ``.base``, so the pool remembers, by device address, the b
 a view of a whole buffer (a reshape) gives that buffer back; any other C-contiguous device array is
 pooled as it is. (A device array's ``.T`` is no view: numba-cuda copies it with a transpose kernel, so
 the kernels here read operands transposed instead of transposing them.)
+
+While a step runs under a memory plan (``kernels.cuda.memory``), the plan hands out and takes back the
+buffers instead of the pool, so that every step gets the same ones.
 """
 
 import threading
@@ -36,6 +39,8 @@ def _address(array):
 
 def workspace_take(shape, dtype):
     """An uninitialised C-contiguous device array of ``shape`` and ``dtype``, reused when one is free."""
+    if launch._plan is not None:
+        return launch.empty(shape, dtype, scratch=True)
     key = (tuple(shape), np.dtype(dtype).str)
     with _lock:
         buffers = _free.get(key)
@@ -44,7 +49,7 @@ def workspace_take(shape, dtype):
             if not buffers:
                 del _free[key]
             return array
-    array = launch.empty(shape, dtype)
+    array = launch.allocate(shape, dtype)
     with _lock:
         _taken[_address(array)] = array
     return array
@@ -52,7 +57,7 @@ def workspace_take(shape, dtype):
 
 def workspace_give(array):
     """Return a buffer from ``workspace_take`` (or a view of its whole matrix) for reuse."""
-    if array is None:
+    if array is None or (launch._plan is not None and launch._plan.give(array)):
         return
     address = _address(array)
     with _lock:
