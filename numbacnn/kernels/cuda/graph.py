@@ -83,15 +83,11 @@ def _say_fallback(reason):
                       "one instead", RuntimeWarning, stacklevel=4)
 
 
-def _address(array):
-    interface = getattr(array, "__cuda_array_interface__", None)
-    return interface["data"][0] if interface is not None else array.ctypes.data
-
 
 def _key(value):
     """What a replayed launch must find unchanged in an argument."""
     if launch.is_device_array(value):
-        return ("array", _address(value), tuple(value.shape), tuple(value.strides), value.dtype.str)
+        return ("array", launch.address(value), tuple(value.shape), tuple(value.strides), value.dtype.str)
     if isinstance(value, (tuple, list)):
         return tuple(_key(v) for v in value)
     if isinstance(value, np.ndarray):  # a host array as a kernel argument is copied at each launch
@@ -231,7 +227,7 @@ class StepGraph:
         for op in ops:
             if op[0] == "launch":
                 seen.update(_addresses(op[4]))
-            elif _address(op[1]) in seen:
+            elif launch.address(op[1]) in seen:
                 return False
         return True
 
@@ -306,7 +302,7 @@ class StepGraph:
 def _addresses(args):
     for a in args:
         if launch.is_device_array(a):
-            yield _address(a)
+            yield launch.address(a)
         elif isinstance(a, (tuple, list)):
             yield from _addresses(a)
 

@@ -183,3 +183,10 @@ def unplanned():
 def is_device_array(a):
     """True for a Numba CUDA device array (or the simulator's stand-in, which has no ``is_cuda_array``)."""
     return hasattr(a, "__cuda_array_interface__") or cuda.devicearray.is_cuda_ndarray(a)
+
+
+def address(array):
+    """The device address of an array's first element (the simulator's arrays wrap a host array): what the
+    workspace pool, the step plan and the step graph know a buffer by."""
+    interface = getattr(array, "__cuda_array_interface__", None)
+    return interface["data"][0] if interface is not None else array.ctypes.data

@@ -42,11 +42,6 @@ def plans_enabled():
     return os.environ.get("NUMBACNN_CUDA_PLAN", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _address(array):
-    """The device address of an array's first element (the simulator's arrays wrap a host array)."""
-    interface = getattr(array, "__cuda_array_interface__", None)
-    return interface["data"][0] if interface is not None else array.ctypes.data
-
 
 class StepPlan:
     """The device arrays of one kind of step, recorded at its first run and handed out again after.
@@ -140,7 +135,7 @@ class StepPlan:
         if array is None:
             array = launch.allocate(shape, dtype)
             if scratch:
-                self._index_of[_address(array)] = len(self._events)
+                self._index_of[launch.address(array)] = len(self._events)
         self._events.append(event)
         self._arrays.append(array)
         self._cursor += 1
@@ -149,7 +144,7 @@ class StepPlan:
     def give(self, array):
         """A workspace buffer (or a reshape of it) back for reuse later in this step: True when it is one
         of the plan's, False when the caller should treat it as any other array."""
-        index = self._index_of.get(_address(array))
+        index = self._index_of.get(launch.address(array))
         if index is None or index >= len(self._arrays) or self._arrays[index].nbytes != array.nbytes:
             return False
         event = ("give", index)

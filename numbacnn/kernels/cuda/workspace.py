@@ -31,11 +31,6 @@ _taken = weakref.WeakValueDictionary()  # device address -> the array workspace_
 _lock = threading.Lock()
 
 
-def _address(array):
-    """The device address of an array's first element (the simulator's arrays wrap a host array)."""
-    interface = getattr(array, "__cuda_array_interface__", None)
-    return interface["data"][0] if interface is not None else array.ctypes.data
-
 
 def workspace_take(shape, dtype):
     """An uninitialised C-contiguous device array of ``shape`` and ``dtype``, reused when one is free."""
@@ -51,7 +46,7 @@ def workspace_take(shape, dtype):
             return array
     array = launch.allocate(shape, dtype)
     with _lock:
-        _taken[_address(array)] = array
+        _taken[launch.address(array)] = array
     return array
 
 
@@ -59,14 +54,14 @@ def workspace_give(array):
     """Return a buffer from ``workspace_take`` (or a view of its whole matrix) for reuse."""
     if array is None or (launch._plan is not None and launch._plan.give(array)):
         return
-    address = _address(array)
+    address = launch.address(array)
     with _lock:
         base = _taken.get(address)
         if base is None or base.nbytes != array.nbytes:
             if not array.is_c_contiguous():
                 return
             base = array
-        if any(_address(b) == address for group in _free.values() for b in group):
+        if any(launch.address(b) == address for group in _free.values() for b in group):
             return
         key = (tuple(base.shape), base.dtype.str)
         buffers = _free.setdefault(key, [])
