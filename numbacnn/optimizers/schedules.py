@@ -58,28 +58,39 @@ class LearningRateSchedule:
         return f"<{type(self).__name__} {self.get_config()}>"
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (the exponent floored when
-    ``staircase``)."""
+class _RateDecay(LearningRateSchedule):
+    """The schedules of ``(initial_learning_rate, decay_steps, decay_rate, staircase)``: ``_decay(p)`` of
+    ``p = step / decay_steps`` (floored when ``staircase``)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
         self.staircase = staircase
-        self.name = name
+        self.name = type(self).__name__ if name is None else name
         _check_steps("decay_steps", decay_steps)
 
     def __call__(self, step):
         p = _f(step) / _f(self.decay_steps)
         if self.staircase:
             p = np.floor(p)
-        return float(_f(self.initial_learning_rate) * np.power(_f(self.decay_rate), p))
+        return float(self._decay(p))
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RateDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (the exponent floored when
+    ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="ExponentialDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def _decay(self, p):
+        return _f(self.initial_learning_rate) * np.power(_f(self.decay_rate), p)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -143,28 +154,16 @@ class PolynomialDecay(LearningRateSchedule):
                 "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (the ratio floored when
     ``staircase``)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-        _check_steps("decay_steps", decay_steps)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
-    def __call__(self, step):
-        p = _f(step) / _f(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return float(_f(self.initial_learning_rate) / (_F(1) + _f(self.decay_rate) * p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+    def _decay(self, p):
+        return _f(self.initial_learning_rate) / (_F(1) + _f(self.decay_rate) * p)
 
 
 class CosineDecay(LearningRateSchedule):
