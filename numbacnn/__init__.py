@@ -40,7 +40,7 @@ _keep_freed_arrays()
 
 from . import numba_codegen  # noqa: E402
 
-numba_codegen.install()  # before any kernel compiles: a parallel kernel's loop body optimized once, not four times
+numba_codegen.install()  # before any kernel compiles: a parallel loop body optimized once, not four times
 
 from . import (  # noqa: E402
     activations,

@@ -16,9 +16,10 @@ fashion_cnn's cold first training step that repeated work was about a third of a
   when finalized: linked into the kernel, they are optimized and assembled as part of it. If anything asks
   one of them for a function pointer or its object code (Numba's own ``@vectorize(target="parallel")``
   and ``@guvectorize`` use the same classes and do), it is optimized and assembled then, as before.
-- **The loop body** is not optimized on its own: the kernel's O3 run optimizes it, once, with the rest.
-  Numba still assembles it (it builds a Python entry point for every compiled function, which for a loop
-  body nobody calls), unoptimized, which is cheaper than O3 and assembly of optimized code.
+- **The loop body** is neither optimized nor assembled on its own either: the kernel's O3 run optimizes
+  it, once, with the rest. Numba builds a Python entry point for every function it compiles, which needs
+  machine code; for a loop body, which only its kernel calls, the entry point is a stand-in that says so
+  if called (:func:`_loop_body_entry`), and nothing is assembled.
 
 What runs is the same: every function reaches the kernel's library as the same IR and goes through the
 same O3 pipeline there (the repeated runs at the inner levels were optimizing code already optimized), and
@@ -58,33 +59,48 @@ def install():
         if _installed or not _wanted():
             return
         try:
-            from numba.core import codegen
+            from numba.core import codegen, cpu
         except ImportError:  # pragma: no cover - numba is a dependency
             return
         library = getattr(codegen, "CPUCodeLibrary", None)
         jit_library = getattr(codegen, "JITCodeLibrary", None)
+        context = getattr(cpu, "CPUContext", None)
         needed = ((library, "_optimize_final_module"), (library, "_finalize_final_module"),
                   (library, "_get_compiled_object"), (library, "_ensure_finalized"),
-                  (jit_library, "get_pointer_to_function"))
+                  (jit_library, "get_pointer_to_function"), (context, "get_executable"))
         if any(cls is None or not callable(getattr(cls, name, None)) for cls, name in needed):
             return  # a Numba whose code library is built differently: leave it alone
-        _patch(library, jit_library)
+        _patch(library, jit_library, context)
         _installed = True
 
 
-def _patch(library, jit_library):
+def _deferred(library):
+    """Whether ``library`` is a parfor's loop body or one of its wrappers (linked into its kernel only)."""
+    return library.name.startswith(_WRAPPERS) or library.name.startswith(_LOOP_BODY)
+
+
+def _loop_body_entry(qualname):
+    """The Python entry point Numba gets for a parfor's loop body instead of one built from machine code:
+    a loop body runs inside its kernel (linked into it), never from Python."""
+
+    def entry(*args, **kwargs):
+        raise RuntimeError(f"{qualname} is the loop body of a parallel kernel: it runs only inside that "
+                           "kernel (numbacnn.numba_codegen assembles no entry point for it)")
+
+    return entry
+
+
+def _patch(library, jit_library, context):
     optimize = library._optimize_final_module
     finalize_module = library._finalize_final_module
     compiled_object = library._get_compiled_object
     pointer = jit_library.get_pointer_to_function
+    executable = context.get_executable
 
     def _optimize_final_module(self):
-        name = self.name
-        if name.startswith(_WRAPPERS):
+        if _deferred(self):
             self._numbacnn_pending_opt = True  # optimized as part of the kernel, or when asked for code
             return
-        if name.startswith(_LOOP_BODY):
-            return  # the kernel linking it optimizes it
         optimize(self)
 
     def _finalize_final_module(self):
@@ -95,7 +111,7 @@ def _patch(library, jit_library):
         finalize_module(self)
 
     def _assemble(self):
-        """Optimize and assemble a deferred wrapper library, for a caller that wants its code."""
+        """Optimize and assemble a deferred library, for a caller that wants its code."""
         self._ensure_finalized()
         if getattr(self, "_numbacnn_pending_code", False):
             self._numbacnn_pending_code = False
@@ -112,6 +128,14 @@ def _patch(library, jit_library):
         _assemble(self)
         return compiled_object(self)
 
+    def get_executable(self, library, fndesc, env):
+        if library.name.startswith(_LOOP_BODY):
+            library._ensure_finalized()
+            if getattr(library, "_numbacnn_pending_code", False):
+                return _loop_body_entry(fndesc.qualname)  # no machine code, no environment to set
+        return executable(self, library, fndesc, env)
+
+    context.get_executable = get_executable
     library._optimize_final_module = _optimize_final_module
     library._finalize_final_module = _finalize_final_module
     library._get_compiled_object = _get_compiled_object

@@ -52,7 +52,7 @@ _KEEP_COLS_BYTES = 16 * 2 ** 20
 _BLOCK_FLOATS = 2 ** 17  # ~512 KiB of float32 columns per thread: within a 1-2 MiB L2
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _fill_taps(src, row_in, block, base, col, o0, o1, kw_, c_, sw, dw, pw, w_):
     """The kw_ taps of one kernel row, tap by tap, for output columns o0 <= ow < o1: block[base + ow,
     col + e*C : col + (e+1)*C] = input column ow*sw + e*dw - pw of ``src`` (W, C), or zeros outside
@@ -104,6 +104,9 @@ def _fill_rows(x, block, r0, r1, ksize, strides, dilation, pad, out_size):
     width = block.shape[1]
     x_flat = x.reshape(-1)
     block_flat = block.reshape(-1)
+    # _fill_taps is a call, not inlined (three inlined copies were ~1 s of every conv model's cold start);
+    # int64 arguments, not literals, so that all three calls share one specialisation
+    zero, one = np.int64(0), np.int64(1)
     for r in range(r0, r1):
         oh = r % oh_
         q = r // oh_
@@ -125,10 +128,10 @@ def _fill_rows(x, block, r0, r1, ksize, strides, dilation, pad, out_size):
                     for ow in range(i0, i1):
                         copy_run(block_flat, (base + ow) * width + col, x_flat,
                                  row_start + (ow * sw - pw) * c_, run)
-                    _fill_taps(src, row_in, block, base, col, 0, i0, kw_, c_, sw, 1, pw, w_)
-                    _fill_taps(src, row_in, block, base, col, i1, ow_, kw_, c_, sw, 1, pw, w_)
+                    _fill_taps(src, row_in, block, base, col, zero, i0, kw_, c_, sw, one, pw, w_)
+                    _fill_taps(src, row_in, block, base, col, i1, ow_, kw_, c_, sw, one, pw, w_)
                 else:
-                    _fill_taps(src, row_in, block, base, col, 0, ow_, kw_, c_, sw, dilation[2], pw, w_)
+                    _fill_taps(src, row_in, block, base, col, zero, ow_, kw_, c_, sw, dilation[2], pw, w_)
                 col += run
 
 
