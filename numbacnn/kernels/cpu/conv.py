@@ -113,7 +113,7 @@ def _fill_rows(x, block, r0, r1, ksize, strides, dilation, pad, out_size):
         od = q % od_
         n = q // od_
         base = (r - r0) * ow_
-        col = 0
+        col = np.int64(0)  # not a literal 0: _fill_taps would be specialised for Literal[int](0) too
         for a in range(kd_):
             z = od * strides[0] - pad[0] + a * dilation[0]
             for b in range(kh_):
