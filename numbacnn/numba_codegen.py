@@ -5,10 +5,10 @@ linked into the next: the loop body (a "parfor gufunc", with its callees linked 
 wrapper, the thread pool's launcher (``parallelgufuncwrapper``) and the kernel itself. Finalizing a library
 runs LLVM's whole O3 module pipeline over everything linked into it and emits machine code for all of it,
 so the loop body, and every callee inlined into it (the matrix product's vector tiles, the im2col gather),
-went through O3 four times and through instruction selection and register allocation three times. Only
-the kernel's own library is ever called or cached; the others exist to be linked into it. In
-fashion_cnn's cold first training step that repeated work was about a third of all compile time
-(``benchmarks/README.md``, "Cold start, third round").
+was finalized four times (each time two O3 runs and a full assembly). Only the kernel's own library is
+ever called or cached; the others exist to be linked into it. Without that repeated work fashion_cnn's
+cold first training step compiles in 16-19 CPU-seconds instead of 30-38 (``benchmarks/README.md``,
+"Cold start, third round").
 
 :func:`install` changes two things in Numba's CPU code libraries, for those intermediate libraries only:
 
@@ -22,11 +22,13 @@ fashion_cnn's cold first training step that repeated work was about a third of a
   if called (:func:`_loop_body_entry`), and nothing is assembled.
 
 What runs is the same: every function reaches the kernel's library as the same IR and goes through the
-same O3 pipeline there (the repeated runs at the inner levels were optimizing code already optimized), and
-no kernel of numbacnn uses fast-math flags on parallel loops, so no arithmetic can be reordered
-differently. The tests compare kernels against NumPy references and training against one-process runs
-bit for bit. ``NUMBACNN_PLAIN_NUMBA=1`` leaves Numba as it is (for comparisons); a Numba whose code
-library lacks the methods patched here is left as it is too.
+same O3 pipeline there (the repeated runs at the inner levels were optimizing code already optimized).
+Without fast-math flags LLVM may not reorder floating-point arithmetic, and numbacnn's only fast-math
+functions (two dot products in ``conv_direct``, not parallel) are compiled in libraries of their own, as
+before. ``tests/test_numba_codegen.py`` compares bits against plain Numba; the suite compares kernels
+against NumPy references and pooled training against one-process runs bit for bit.
+``NUMBACNN_PLAIN_NUMBA=1`` leaves Numba as it is (for comparisons); a Numba whose code library lacks the
+methods patched here is left as it is too.
 """
 
 import os
