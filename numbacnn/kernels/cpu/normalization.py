@@ -18,22 +18,41 @@ __all__ = ["batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_back
 _BLOCKS = 64
 
 
+@njit(cache=True, nogil=True)
+def _zeroed_pair(c_):
+    """Two float64 accumulators of length c_, zeroed by a loop: in a parallel kernel ``np.zeros`` is a
+    parallel loop of its own (its own compiled loop body), and the block sums had three."""
+    s1 = np.empty(c_, dtype=np.float64)
+    s2 = np.empty(c_, dtype=np.float64)
+    for c in range(c_):
+        s1[c] = 0.0
+        s2[c] = 0.0
+    return s1, s2
+
+
+@njit(cache=True, nogil=True)
+def _store_pair(dst, s1, s2):
+    """dst (2,C) = s1, s2, element by element (an array assigned to a slice compiles Numba's
+    shape-mismatch message)."""
+    for c in range(s1.shape[0]):
+        dst[0, c] = s1[c]
+        dst[1, c] = s2[c]
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _block_sums(x, center, n_blocks):
     """x (M,C), center (C,) -> partial (n_blocks,2,C): per row block, sums of (x - center) and its square."""
     m_, c_ = x.shape
     size = (m_ + n_blocks - 1) // n_blocks
-    partial = np.zeros((n_blocks, 2, c_), dtype=np.float64)
+    partial = np.empty((n_blocks, 2, c_), dtype=np.float64)
     for blk in prange(n_blocks):
-        s1 = np.zeros(c_, dtype=np.float64)
-        s2 = np.zeros(c_, dtype=np.float64)
+        s1, s2 = _zeroed_pair(c_)
         for i in range(blk * size, min((blk + 1) * size, m_)):
             for c in range(c_):
                 d = x[i, c] - center[c]
                 s1[c] += d
                 s2[c] += d * d
-        partial[blk, 0] = s1
-        partial[blk, 1] = s2
+        _store_pair(partial[blk], s1, s2)
     return partial
 
 
@@ -42,16 +61,14 @@ def _block_grad_sums(g, x, mean, inv_std, n_blocks):
     """g, x (M,C) -> partial (n_blocks,2,C): per row block, sums of g and of g * (x - mean) * inv_std."""
     m_, c_ = x.shape
     size = (m_ + n_blocks - 1) // n_blocks
-    partial = np.zeros((n_blocks, 2, c_), dtype=np.float64)
+    partial = np.empty((n_blocks, 2, c_), dtype=np.float64)
     for blk in prange(n_blocks):
-        s1 = np.zeros(c_, dtype=np.float64)
-        s2 = np.zeros(c_, dtype=np.float64)
+        s1, s2 = _zeroed_pair(c_)
         for i in range(blk * size, min((blk + 1) * size, m_)):
             for c in range(c_):
                 s1[c] += g[i, c]
                 s2[c] += g[i, c] * ((x[i, c] - mean[c]) * inv_std[c])
-        partial[blk, 0] = s1
-        partial[blk, 1] = s2
+        _store_pair(partial[blk], s1, s2)
     return partial
 
 
