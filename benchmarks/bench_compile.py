@@ -34,7 +34,8 @@ from collections import defaultdict
 
 import numpy as np
 
-MODELS = ("fashion_cnn", "cifar_cnn", "lenet5", "conv_model_pooling", "mobilenet", "resnet20")
+MODELS = ("fashion_cnn", "cifar_cnn", "lenet5", "conv_model_pooling", "mobilenet", "resnet20",
+          "conv_autoencoder")
 """The README's model (the command line's default) and bench_cpu.py's models."""
 
 THREADS = 2
@@ -53,17 +54,16 @@ def build(name):
         shape, optimizer, loss = bench_cpu.SPECS[name]
     else:  # fashion_cnn, as the command line trains it
         shape, optimizer, loss = (28, 28, 1), "adam", "sparse"
-    if name == "mobilenet":
-        model = applications.MobileNet(input_shape=shape, alpha=bench_cpu.MOBILENET_ALPHA, classes=10)
-    else:
-        model = applications.get(name)()
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy" if loss == "sparse"
-                  else "categorical_crossentropy")
+    model = bench_cpu.numbacnn_model(name) if name in bench_cpu.SPECS else applications.get(name)()
+    model.compile(optimizer=optimizer, loss={"sparse": "sparse_categorical_crossentropy",
+                                             "categorical": "categorical_crossentropy", "mse": "mse"}[loss])
     rng = np.random.default_rng(0)
     x = rng.random((32,) + shape, dtype=np.float32)
     y = rng.integers(0, 10, size=32)
     if loss == "categorical":
         y = np.eye(10, dtype=np.float32)[y]
+    elif loss == "mse":  # the autoencoder's target is its input
+        y = x
     return model, x, y
 
 
